@@ -1,0 +1,14 @@
+"""LogicRL: rule-based reinforcement learning for reasoning.
+
+Heavy imports (torch, transformers, trl) are deferred so that `import logicrl` and
+`logicrl --help` stay fast.
+"""
+
+__version__ = "0.1.0"
+
+
+def train(config):
+    """Train a policy from a `logicrl.config.TrainConfig` (or a dict / YAML path). See logicrl.train."""
+    from logicrl.train import train as _train
+
+    return _train(config)

@@ -1,0 +1,5 @@
+import sys
+
+from logicrl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""The `logicrl` command: one subcommand per module, each loaded only when used.
+
+Each command module exposes `add_arguments(parser)` and `run(args) -> int`.
+A `logicrl.errors.UserError` (or argparse error) becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from logicrl.errors import UserError
+
+# name -> (module, one-line help)
+COMMANDS = {
+    "puzzles": ("logicrl.cli_puzzles", "generate and inspect Knights-and-Knaves puzzle sets"),
+    "train": ("logicrl.cli_train", "train a policy with GRPO, REINFORCE++ or PPO (optionally LoRA)"),
+    "demo": ("logicrl.cli_demo", "the CPU demo: warm start, RL, before/after table and plot"),
+    "eval": ("logicrl.cli_eval", "evaluate a model on AIME, AMC, Knights-and-Knaves or a JSONL file"),
+    "submit": ("logicrl.cli_submit", "submit a training recipe to a Ray cluster as a Ray job"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's default prints usage too)
+        self.exit(2, f"logicrl: error: {message}\n")
+
+
+def build_parser(load_subcommand: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="logicrl", description="Rule-based RL for reasoning (Logic-RL).")
+    from logicrl import __version__
+
+    parser.add_argument("--version", action="version", version=f"logicrl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        # Only the chosen command's module is imported (and --help for it).
+        if name == load_subcommand:
+            p.set_defaults(_module=module_name)
+            importlib.import_module(module_name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except UserError as exc:
+        print(f"logicrl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("logicrl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
