@@ -1,0 +1,4 @@
+"""Ray orchestration: Ray Train workers, reward actor pools, parallel puzzle generation, job submission.
+
+Imported only when a recipe asks for Ray, so the base install does not need the `ray` extra.
+"""
