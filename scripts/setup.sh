@@ -11,7 +11,7 @@ stamp=.venv/.logicrl-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
   .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-  .venv/bin/python -m pip install -q -e ".[dev,ray,wandb]" 2>&1 | grep -v "is ignored" || true
+  .venv/bin/python -m pip install -q -e ".[dev,ray,wandb,deepspeed]" 2>&1 | grep -v "is ignored" || true
   .venv/bin/python -c "import torch, transformers, trl, peft, ray" # fail loudly if the install broke
   touch "$stamp"
 fi

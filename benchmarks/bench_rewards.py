@@ -1,0 +1,217 @@
+"""Reward throughput on one core, next to the baselines the rewards replace.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_rewards.py [--quick]
+
+Prints completions scored per second for:
+- K&K (format + answer) on ~2 kB completions: Logic-RL's own checker (the copy in
+  tests/test_rewards_logic_rl_parity.py, its prints removed), our `kk` presets and `format`;
+- math answers: math-verify alone (parse gold + parse completion + verify, in-process, as TRL's
+  accuracy reward does) and our `math` reward, on unique answers and on GRPO-like groups;
+- the slowest call of every reward on hostile 100 kB inputs.
+Figures are measured, never stored: run it to get them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import rewards
+
+NAMES = ["Zoey", "Oliver", "Ethan", "Mia", "Liam", "Ava", "Noah", "Emma"]
+PROMPT = (
+    "<|im_start|>system\nYou are a helpful assistant. Think in <think> </think>, answer in <answer> </answer>."
+    "<|im_end|>\n<|im_start|>user\nA very special island is inhabited only by knights and knaves...<|im_end|>\n"
+    "<|im_start|>assistant\n<think>"
+)
+
+
+def load_reference():
+    path = REPO / "tests" / "test_rewards_logic_rl_parity.py"
+    spec = importlib.util.spec_from_file_location("logic_rl_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.compute_score
+
+
+def kk_samples(n: int, rng: random.Random, group: int = 1) -> list[tuple[str, str]]:
+    """(completion, ground truth) pairs of ~2 kB: mostly right, some wrong, some with broken format.
+
+    `group` completions share a puzzle (GRPO samples num_generations completions per prompt)."""
+    samples = []
+    names, truth, gt = [], [], ""
+    for k in range(n):
+        if k % group == 0:  # a new puzzle
+            names = rng.sample(NAMES, rng.randint(3, 7))
+            truth = [rng.choice(["knight", "knave"]) for _ in names]
+            gt = "\n".join(f"({i + 1}) {name} is a {role}" for i, (name, role) in enumerate(zip(names, truth)))
+        said = list(truth) if rng.random() < 0.6 else [rng.choice(["knight", "knave"]) for _ in names]
+        reasoning = []
+        while sum(map(len, reasoning)) < 1800:
+            a, b = rng.sample(names, 2)
+            reasoning.append(f"If {a} is a {rng.choice(['knight', 'knave'])}, then the claim about {b} must be "
+                             f"{rng.choice(['true', 'false'])}, which we check against the other statements. ")
+        answer = "\n".join(f"({i + 1}) {name} is a {role}" for i, (name, role) in enumerate(zip(names, said)))
+        completion = "".join(reasoning) + f"</think>\n<answer>\n{answer}\n</answer>"
+        if rng.random() < 0.1:
+            completion = completion.replace("</think>", "", 1)
+        samples.append((completion, gt))
+    return samples
+
+
+def rate(fn, items: int, min_seconds: float) -> float:
+    """Items per second of fn() (which scores `items` things), best of repeated runs over min_seconds."""
+    best = 0.0
+    deadline = time.perf_counter() + min_seconds
+    while True:
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        best = max(best, items / elapsed)
+        if time.perf_counter() > deadline:
+            return best
+
+
+def bench_kk(quick: bool, group: int) -> None:
+    rng = random.Random(0)
+    samples = kk_samples(2048, rng, group)
+    completions = [c for c, _ in samples]
+    truths = [g for _, g in samples]
+    prompts = [PROMPT] * len(samples)
+    size = statistics.mean(len(c) for c in completions)
+    seconds = 1.0 if quick else 3.0
+    compute_score = load_reference()
+    reference_inputs = [(PROMPT + c, {"solution_text_format": g}) for c, g in samples]
+
+    def reference():
+        for text, gt in reference_inputs:
+            compute_score(text, gt)
+
+    batch = 256  # scored in TRL-sized batches
+    ours = {
+        "kk preset=logic_rl": rewards.get("kk", preset="logic_rl"),
+        "kk preset=partial (strict format + parser)": rewards.get("kk", preset="partial"),
+        "format (strict) alone": rewards.get("format"),
+    }
+    assert all(
+        compute_score(t, g) == v
+        for (t, g), v in zip(reference_inputs, ours["kk preset=logic_rl"](prompts, completions, solution_text_format=truths))
+    ), "parity broken"
+    shape = f"groups of {group} per puzzle" if group > 1 else "every puzzle distinct"
+    print(f"\nK&K, format + answer, {len(samples)} completions of {size:.0f} chars on average, {shape} (one core)")
+    print(f"  {'Logic-RL compute_score (reference, prints removed)':48s} {rate(reference, len(samples), seconds):>10,.0f} /s")
+    for label, fn in ours.items():
+        def run(fn=fn):
+            for i in range(0, len(samples), batch):
+                fn(prompts[i : i + batch], completions[i : i + batch], solution_text_format=truths[i : i + batch])
+        print(f"  {label:48s} {rate(run, len(samples), seconds):>10,.0f} /s")
+
+
+def math_samples(n: int, rng: random.Random, group: int) -> tuple[list[str], list[str]]:
+    """Completions with a boxed answer and their gold answers; `group` samples per problem (GRPO)."""
+    completions, golds = [], []
+    filler = "We expand the expression, collect like terms and check the boundary cases carefully. " * 20
+    for i in range(n // group):
+        kind = i % 3
+        if kind == 0:
+            value = rng.randint(0, 999)
+            gold, right, wrong = str(value), f"{value:03d}", str(value + 1)
+        elif kind == 1:
+            p, q = rng.randint(1, 50), rng.randint(51, 99)
+            gold, right, wrong = f"\\frac{{{p}}}{{{q}}}", f"\\dfrac{{{2 * p}}}{{{2 * q}}}", f"\\frac{{{p + 1}}}{{{q}}}"
+        else:
+            k = rng.randint(2, 30)
+            gold, right, wrong = f"{k}\\sqrt{{2}}", f"\\sqrt{{{2 * k * k}}}", f"{k + 1}\\sqrt{{2}}"
+        for j in range(group):
+            pred = right if rng.random() < 0.5 else wrong
+            if group > 1:
+                pred = pred if j % 2 else right
+            completions.append(f"<think>{filler}</think>\n<answer>The answer is $\\boxed{{{pred}}}$.</answer>")
+            golds.append(gold)
+    return completions, golds
+
+
+def bench_math(quick: bool) -> None:
+    logging.disable(logging.WARNING)
+    from math_verify import parse, verify
+
+    rng = random.Random(1)
+    n = 120 if quick else 480
+
+    for label, group in (("unique problems", 1), ("GRPO groups of 8", 8)):
+        completions, golds = math_samples(n, rng, group)
+        reward = rewards.get("math")
+        rewards.math._verdicts.clear()
+        reward(None, completions[:1], answer=golds[:1])  # start the helper process outside the timing
+
+        def alone(completions=completions, golds=golds):
+            return [verify(parse(f"${g}$"), parse(c)) for c, g in zip(completions, golds)]
+
+        def ours(completions=completions, golds=golds, reward=reward):
+            rewards.math._verdicts.clear()  # no credit for answers cached by an earlier run
+            return reward(None, completions, answer=golds)
+
+        agree = sum(bool(a) == (b == 1.0) for a, b in zip(alone(), ours()))
+        print(f"\nmath, {len(completions)} completions, {label} ({agree}/{len(completions)} verdicts agree)")
+        print(f"  {'math-verify alone (parse + parse + verify)':48s} {rate(alone, len(completions), 1.0):>10,.0f} /s")
+        print(f"  {'math reward (extract, fast paths, helper)':48s} {rate(ours, len(completions), 1.0):>10,.0f} /s")
+
+
+def bench_hostile() -> None:
+    size = 100_000
+    inputs = {
+        "letters": "a" * size,
+        "nested think tags": ("<think>" * (size // 16)) + ("</think>" * (size // 16)),
+        "answer blocks": "<think>r</think>" + "<answer>Zoey is a knight</answer>" * (size // 33),
+        "names + whitespace": "<think>r</think><answer>" + ("Zoey" + " " * 996) * (size // 1000) + "</answer>",
+        "role words": "<think>r</think><answer>" + "Zoey is a knight " * (size // 17) + "</answer>",
+        "nested boxed": "\\boxed{" * (size // 14) + "}" * (size // 14),
+        "unicode junk": "".join(chr(0x20 + (i * 7919) % 0x2FF0) for i in range(size)),
+        "word salad with numbers": "<think>" + "reason " * (size // 7) + "</think><answer>Zoey is 25 knights, "
+        "Oliver 3 knaves</answer>",
+        "good format, huge": "<think>" + "reason " * (size // 7) + "</think><answer>Zoey is a knight</answer>",
+    }
+    funcs = {
+        "format": rewards.get("format"),
+        "kk logic_rl": rewards.get("kk"),
+        "kk partial": rewards.get("kk", preset="partial"),
+        "math": rewards.get("math"),
+    }
+    print(f"\nhostile inputs of ~{size // 1000} kB: slowest of 5 calls per input (target <= 50 ms)")
+    for name, fn in funcs.items():
+        worst, worst_input = 0.0, ""
+        for label, text in inputs.items():
+            for _ in range(5):
+                start = time.perf_counter()
+                fn([PROMPT], [text], solution_text_format=["(1) Zoey is a knight\n(2) Oliver is a knave"],
+                   answer=["25"])
+                elapsed = time.perf_counter() - start
+                if elapsed > worst:
+                    worst, worst_input = elapsed, label
+        print(f"  {name:14s} {worst * 1000:7.2f} ms  (on '{worst_input}')")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter timing runs")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    bench_kk(args.quick, group=8)
+    bench_kk(args.quick, group=1)
+    bench_math(args.quick)
+    bench_hostile()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""`logicrl demo`: the CPU demo (warm start, RL, held-out table before/after RL, reward plot)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from logicrl.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of puzzles, training and sampling (default: 0)")
+    parser.add_argument("--quick", action="store_true", help="a tiny version for tests (about a minute)")
+    parser.add_argument("--update-readme", nargs="?", const="README.md", default=None, metavar="README",
+                        help="rewrite the demo-results block of README.md (or the given file) with the results")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+
+
+def run(args) -> int:
+    from logicrl.demo import README_END, README_START, DemoSettings, run_demo
+
+    if args.seed < 0:
+        raise UserError(f"--seed must be non-negative, got {args.seed}")
+    if args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    readme = None
+    if args.update_readme is not None:
+        readme = Path(args.update_readme)
+        # Check the target before spending minutes on training.
+        if not readme.is_file():
+            raise UserError(f"--update-readme: {readme} not found")
+        text = readme.read_text(encoding="utf-8")
+        if text.count(README_START) != 1 or text.count(README_END) != 1:
+            raise UserError(f"--update-readme: {readme} needs one '{README_START}' ... '{README_END}' block")
+    settings = DemoSettings.quick(args.seed) if args.quick else DemoSettings.full(args.seed)
+    settings.threads = args.threads
+    run_demo(out, settings, readme=readme)
+    return 0

@@ -1,0 +1,70 @@
+"""`logicrl eval`: evaluate a model on AIME, AMC, Knights-and-Knaves or a JSONL file.
+
+Examples:
+  logicrl eval --model embedded --benchmark kk:3 --limit 20 --max-tokens 256
+  logicrl eval --model Qwen/Qwen2.5-7B-Instruct --benchmark aime24 --samples 8 --backend vllm \\
+      --data-dir data/math --out runs/aime24
+  logicrl eval --model my-served-model --backend openai --base-url http://localhost:8000/v1 --benchmark amc23
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from logicrl.errors import UserError
+from logicrl.eval.benchmarks import DATA_DIR_ENV, KK_COUNT, KK_SEED
+from logicrl.eval.prompts import DEFAULT_INSTRUCTION, STYLES
+from logicrl.eval.runner import EvalConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "Rerun with the same --out to resume: finished samples are kept, none is lost."
+    parser.add_argument("--model", default="embedded",
+                        help="'embedded' (default), a model directory or a hub id; for --backend openai, "
+                             "the served model name")
+    parser.add_argument("--adapter", help="a LoRA (peft) adapter directory to apply")
+    parser.add_argument("--benchmark", required=True,
+                        help="aime24, aime25, amc23, kk (2-8 people), kk:N, kk:LOW-HIGH, or a .jsonl file "
+                             "with 'problem' and 'answer'")
+    parser.add_argument("--samples", type=int, default=1, help="completions per problem (default 1)")
+    parser.add_argument("--temperature", type=float, default=0.6, help="0 = greedy (default 0.6)")
+    parser.add_argument("--top-p", type=float, default=0.95, help="default 0.95")
+    parser.add_argument("--max-tokens", type=int, default=4096, help="new tokens per completion (default 4096)")
+    parser.add_argument("--backend", default="hf", choices=("hf", "vllm", "openai"), help="default hf")
+    parser.add_argument("--base-url", help="openai backend: server URL, e.g. http://localhost:8000/v1")
+    parser.add_argument("--out", help="output folder; reuse it to resume (default eval_out/MODEL/BENCHMARK)")
+    parser.add_argument("--data-dir", help=f"folder with aime24/aime25/amc23 .jsonl (default ${DATA_DIR_ENV})")
+    parser.add_argument("--limit", type=int, help="only the first N problems")
+    parser.add_argument("--prompt-style", default="auto", choices=STYLES,
+                        help="auto (think for K&K, chat for math), chat, base, think, think-base")
+    parser.add_argument("--instruction", default=DEFAULT_INSTRUCTION,
+                        help="appended to each problem in the chat and base styles")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--kk-count", type=int, default=KK_COUNT, help=f"K&K puzzles per size (default {KK_COUNT})")
+    parser.add_argument("--kk-seed", type=int, default=KK_SEED, help="seed of the generated K&K set")
+    parser.add_argument("--batch-size", type=int,
+                        help="prompts per generate call and per log sync (default: hf 8, vllm 256, openai 64)")
+    parser.add_argument("--device", help="hf backend: torch device (default cuda if available, else cpu)")
+    parser.add_argument("--dtype", help="hf backend: float32 (CPU default), bfloat16 (GPU default), float16, auto")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args) -> EvalConfig:
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    return EvalConfig(
+        model=args.model, adapter=args.adapter, benchmark=args.benchmark, samples=args.samples,
+        temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, backend=args.backend,
+        base_url=args.base_url, out=args.out, data_dir=args.data_dir, limit=args.limit,
+        prompt_style=args.prompt_style, instruction=args.instruction, seed=args.seed,
+        kk_count=args.kk_count, kk_seed=args.kk_seed, batch_size=args.batch_size, device=args.device,
+        dtype=args.dtype, progress=not args.no_progress,
+    )
+
+
+def run(args) -> int:
+    from logicrl.eval.runner import run_eval
+
+    summary = run_eval(config_from_args(args))
+    print(f"samples: {summary['out']}/samples.jsonl  summary: {summary['out']}/summary.json")
+    return 0 if summary["problems"] else 1

@@ -1,0 +1,46 @@
+"""`logicrl submit`: run a training recipe on a Ray cluster as a Ray job.
+
+    logicrl submit --config examples/ray_cpu.yaml --address http://127.0.0.1:8265 --wait max_steps=2
+
+is the same as `ray job submit --address ... --working-dir . -- python -m logicrl train --config
+examples/ray_cpu.yaml max_steps=2`, with the recipe checked here first.
+"""
+
+from __future__ import annotations
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", required=True, help="training recipe (YAML) inside the working directory")
+    parser.add_argument("--address", default=None,
+                        help="Ray dashboard URL (default: the recipe's ray.address, $RAY_API_SERVER_ADDRESS, "
+                             "$RAY_ADDRESS, else http://127.0.0.1:8265)")
+    parser.add_argument("--working-dir", default=".", help="directory uploaded with the job (default: .)")
+    parser.add_argument("--python", default=None,
+                        help="interpreter the job runs (default: this one, %(prog)s's sys.executable; "
+                             "it must exist on the cluster's nodes)")
+    parser.add_argument("--submission-id", default=None, help="job id to use (default: Ray picks one)")
+    parser.add_argument("--wait", action="store_true", help="stream the job's logs and wait until it ends")
+    parser.add_argument("--timeout", type=float, default=None, help="with --wait: stop the job after this many seconds")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="recipe overrides, as a.b=value or --a.b=value (as for `logicrl train`)")
+
+    # `--a.b=value` is not a declared option: collect such arguments as overrides (as `logicrl train` does).
+    parse_known = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        ns, extras = parse_known(args, namespace)
+        dotted = [e for e in extras if e.startswith("--") and "=" in e]
+        ns.overrides = list(getattr(ns, "overrides", None) or []) + [e[2:] for e in dotted]
+        return ns, [e for e in extras if e not in dotted]
+
+    parser.parse_known_args = parse_known_args
+
+
+def run(args) -> int:
+    from logicrl.ray.submit import submit
+
+    job_id, status = submit(args.config, args.overrides, address=args.address, working_dir=args.working_dir,
+                            python=args.python, submission_id=args.submission_id, wait=args.wait,
+                            timeout=args.timeout)
+    print(f"{job_id} {status}")
+    return 0 if (not args.wait or status == "SUCCEEDED") else 1

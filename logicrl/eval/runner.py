@@ -1,0 +1,419 @@
+"""Run an evaluation: generate, grade, log every sample, summarise.
+
+Output folder:
+- `samples.jsonl`: one line per sample (problem id, sample index, prompt, completion, extracted
+  answer, verdict, format, length). Lines are appended and fsync'ed after every batch, so a killed run
+  loses at most the batch in flight; a rerun into the same folder skips every finished sample.
+- `run.json`: the settings that define the samples (model, benchmark, sampling...). A rerun with
+  different settings is refused; more `--samples` or a larger `--limit` extends the run.
+- `summary.json`: the metrics (written atomically at the end), also printed as a table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+import zlib
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from logicrl.errors import UserError
+from logicrl.eval.benchmarks import KK_COUNT, KK_SEED, Benchmark, Problem, load_benchmark
+from logicrl.eval.metrics import compute_metrics
+from logicrl.eval.prompts import DEFAULT_INSTRUCTION, Prompt, build_prompt, resolve_style
+from logicrl.fsutil import atomic_write_text
+
+SAMPLES_FILE = "samples.jsonl"
+SUMMARY_FILE = "summary.json"
+RUN_FILE = "run.json"
+
+
+@dataclass
+class EvalConfig:
+    """Settings of `logicrl eval`."""
+
+    model: str = "embedded"
+    """Model: "embedded", a local directory or a hub id (for `openai`, the served model's name)."""
+    benchmark: str = "kk"
+    """aime24, aime25, amc23, kk, kk:N, kk:LOW-HIGH, or a JSONL file (problem/answer or K&K records)."""
+    adapter: str | None = None
+    """A peft (LoRA) adapter directory applied on top of the model (hf, vllm)."""
+    samples: int = 1
+    """Completions per problem (k of pass@k, maj@k)."""
+    temperature: float = 0.6
+    """Sampling temperature; 0 means greedy decoding."""
+    top_p: float = 0.95
+    """Nucleus sampling threshold."""
+    max_tokens: int = 4096
+    """Most new tokens per completion (the hf backend also stops at the model's context length)."""
+    backend: str = "hf"
+    """hf, vllm or openai."""
+    base_url: str | None = None
+    """openai backend: the server, e.g. http://localhost:8000/v1."""
+    out: str | None = None
+    """Output folder (samples.jsonl, run.json, summary.json); reused to resume. Default
+    eval_out/<model>/<benchmark> (see `default_out_dir`)."""
+    data_dir: str | None = None
+    """Folder with aime24.jsonl, aime25.jsonl, amc23.jsonl (default: $LOGICRL_DATA_DIR)."""
+    limit: int | None = None
+    """Evaluate only the first N problems."""
+    prompt_style: str = "auto"
+    """auto, chat, base, think or think-base (see logicrl.eval.prompts.STYLES)."""
+    instruction: str = DEFAULT_INSTRUCTION
+    """Instruction appended to the problem in the chat and base styles."""
+    seed: int = 0
+    """Sampling seed (each batch derives its own from this and its first problem)."""
+    kk_seed: int = KK_SEED
+    """Seed of the generated K&K benchmark."""
+    kk_count: int = KK_COUNT
+    """Generated K&K puzzles per size."""
+    batch_size: int | None = None
+    """Prompts per generate call, and how often the log is synced (default per backend:
+    DEFAULT_BATCH_SIZES; vLLM and HTTP servers batch better with more prompts at once)."""
+    device: str | None = None
+    """hf backend: torch device (default cuda if available, else cpu)."""
+    dtype: str | None = None
+    """hf backend: torch dtype name (default float32)."""
+    progress: bool = True
+    """Show a progress bar."""
+    backend_options: dict = field(default_factory=dict)
+    """Extra keyword options for the backend constructor."""
+
+
+DEFAULT_BATCH_SIZES = {"hf": 8, "vllm": 256, "openai": 64}
+
+# Settings that change what a sample means; a resumed run must match them.
+_RUN_KEYS = ("model", "adapter", "benchmark", "temperature", "top_p", "max_tokens", "prompt_style",
+             "instruction", "seed", "kk_seed", "kk_count")
+
+
+# --------------------------------------------------------------------------------------------------
+# Grading
+
+
+def _math_module():
+    import rewards.math as math_rewards
+
+    return math_rewards
+
+
+def extract_math_answer(text: str) -> str | None:
+    """The final answer of a math completion (the last \\boxed{} or <answer> block), by rewards.math."""
+    return _math_module().extract_answer(text)
+
+
+def grade(problem: Problem, prompt: Prompt, completion: str, style: str) -> dict:
+    """{"extracted", "correct", "format_ok"} for one completion.
+
+    K&K: the `kk` reward (Logic-RL scheme) with the think styles; with the chat/base styles, the strict
+    K&K parser over the last <answer> block, else the completion's last paragraph. Math: the answer
+    from the last \\boxed{} or <answer> block, checked by `rewards.math.is_equivalent`. format_ok is the
+    tag format (think styles) or "an answer could be read" (chat/base styles).
+    """
+    think = style.startswith("think")
+    response = prompt.prefill + completion
+    if problem.kind == "kk":
+        return _grade_kk(problem, prompt, completion, response, think)
+    from rewards.format import check_format
+
+    extracted = extract_math_answer(response)
+    correct = bool(extracted) and bool(_math_module().is_equivalent(extracted, problem.answer))
+    format_ok = check_format(completion, think_prefilled=bool(prompt.prefill)).ok if think else extracted is not None
+    return {"extracted": extracted, "correct": correct, "format_ok": bool(format_ok)}
+
+
+def _roles(record: dict) -> tuple[str, str] | None:
+    kk = record.get("knight_knave")
+    if isinstance(kk, dict) and "knight" in kk and "knave" in kk:
+        return (kk["knight"], kk["knave"])
+    return None
+
+
+_KK_REWARD = []
+
+
+def _kk_reward(make_kk_reward):
+    """The `kk` reward with the Logic-RL preset (built once; same as rewards.get("kk"))."""
+    if not _KK_REWARD:
+        _KK_REWARD.append(make_kk_reward(preset="logic_rl"))
+    return _KK_REWARD[0]
+
+
+def _grade_kk(problem: Problem, prompt: Prompt, completion: str, response: str, think: bool) -> dict:
+    from rewards.kk import logic_rl_format, logic_rl_text, make_kk_reward, parse_answer, parse_ground_truth
+
+    roles = _roles(problem.record)
+    if think:
+        reward = _kk_reward(make_kk_reward)
+        row = reward.breakdown([prompt.content], [completion], solution_text_format=[problem.answer],
+                               roles=[roles])[0]
+        ok, answer_text = logic_rl_format(logic_rl_text(prompt.content, completion))
+        return {"extracted": answer_text if ok else None, "correct": row["correct"] == 1.0,
+                "format_ok": row["format"] > 0}
+    expected, pair = parse_ground_truth(problem.answer, roles)
+    start = response.rfind("<answer>")
+    if start >= 0:
+        end = response.find("</answer>", start)
+        answer_text = response[start + len("<answer>"):end if end >= 0 else None].strip()
+    else:
+        answer_text = response.strip().split("\n\n")[-1][-2000:]
+    predicted = parse_answer(answer_text, tuple(expected), pair) if expected else None
+    return {"extracted": answer_text if predicted is not None else None,
+            "correct": predicted is not None and predicted == expected,
+            "format_ok": predicted is not None}
+
+
+# --------------------------------------------------------------------------------------------------
+# The sample log
+
+
+def read_samples(path: Path) -> dict[tuple[str, int], dict]:
+    """Finished samples keyed by (problem id, sample index). A last line cut off by a kill is dropped
+    and cut from the file, so the next append starts on a clean line; duplicates keep the first."""
+    done: dict[tuple[str, int], dict] = {}
+    if not path.exists():
+        return done
+    data = path.read_bytes()
+    good_end = 0
+    offset = 0
+    for raw in data.splitlines(keepends=True):
+        offset += len(raw)
+        if not raw.endswith(b"\n"):
+            break  # truncated tail
+        try:
+            record = json.loads(raw)
+            key = (str(record["problem_id"]), int(record["sample"]))
+        except (ValueError, KeyError, TypeError):
+            if offset == len(data):
+                break
+            raise UserError(f"{path}: a line in the middle is not a sample record; use another --out") from None
+        done.setdefault(key, record)
+        good_end = offset
+    if good_end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+    return done
+
+
+def _check_run_file(out: Path, settings: dict) -> None:
+    """Refuse a folder that holds a run with other settings."""
+    run_file = out / RUN_FILE
+    if run_file.exists():
+        try:
+            previous = json.loads(run_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise UserError(f"{run_file} is unreadable; use another --out") from None
+        changed = [k for k in settings if k in previous and previous[k] != settings[k]]
+        if changed:
+            k = changed[0]
+            raise UserError(f"{out} holds a run with {k}={previous[k]!r}, not {settings[k]!r}; "
+                            "use another --out (or the same settings to resume)")
+
+
+def default_out_dir(config: EvalConfig) -> Path:
+    """eval_out/<model>/<benchmark>[+<adapter>], names reduced to safe characters."""
+    def safe(text) -> str:
+        text = str(text).rstrip("/").replace("\\", "/")
+        text = text.split("/")[-1] if ("/" in text and Path(text).exists()) else text.replace("/", "--")
+        return re.sub(r"[^A-Za-z0-9._+=-]+", "_", text)[:80] or "_"
+
+    model = safe(config.model) + (f"+{safe(config.adapter)}" if config.adapter else "")
+    return Path("eval_out") / model / safe(config.benchmark)
+
+
+def _fingerprint(benchmark: Benchmark) -> str:
+    h = hashlib.sha256()
+    for p in benchmark.problems:
+        h.update(f"{p.id}\x00{p.problem}\x00{p.answer}\x01".encode())
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
+    """Evaluate `config.model` on `config.benchmark`; returns the summary dict (also written and
+    printed). `backend`: an object with the backend interface (tests pass a scripted one); default
+    builds `config.backend`, and only when something is left to generate."""
+    if config.samples < 1:
+        raise UserError("--samples must be at least 1")
+    if config.max_tokens < 1:
+        raise UserError("--max-tokens must be at least 1")
+    if not 0 < config.top_p <= 1:
+        raise UserError("--top-p must be in (0, 1]")
+    if config.temperature < 0:
+        raise UserError("--temperature must be >= 0")
+    if config.limit is not None and config.limit < 1:
+        raise UserError("--limit must be at least 1")
+    batch_size = config.batch_size if config.batch_size is not None else DEFAULT_BATCH_SIZES.get(config.backend, 8)
+    if batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    try:
+        resolve_style(config.prompt_style, "math")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+    benchmark = load_benchmark(config.benchmark, data_dir=config.data_dir, seed=config.kk_seed,
+                               kk_count=config.kk_count)
+    problems = benchmark.problems[: config.limit] if config.limit else benchmark.problems
+    style = resolve_style(config.prompt_style, benchmark.kind)
+    out = Path(config.out).expanduser() if config.out else default_out_dir(config)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {str(out)!r} is a file, expected a folder")
+    settings = {k: getattr(config, k) for k in _RUN_KEYS}
+    settings["benchmark_fingerprint"] = _fingerprint(benchmark)
+    _check_run_file(out, settings)
+
+    samples_path = out / SAMPLES_FILE
+    done = read_samples(samples_path)
+    prompts = {p.id: build_prompt(p, style, config.instruction) for p in problems}
+    # Problems grouped by the sample indices they still miss (one group on a fresh run).
+    groups: dict[tuple[int, ...], list[Problem]] = defaultdict(list)
+    for p in problems:
+        missing = tuple(i for i in range(config.samples) if (p.id, i) not in done)
+        if missing:
+            groups[missing].append(p)
+    total = len(problems) * config.samples
+    left = sum(len(m) * len(ps) for m, ps in groups.items())
+
+    if left and backend is None:
+        from logicrl.eval.backends import make_backend
+
+        backend = make_backend(config.backend, model=config.model, adapter=config.adapter,
+                               base_url=config.base_url, device=config.device, dtype=config.dtype,
+                               batch_size=batch_size, **config.backend_options)
+    # Only now, with the backend up, does the folder get written (bad settings leave nothing behind).
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / RUN_FILE, json.dumps(settings, indent=2) + "\n")
+    count_tokens = getattr(backend, "count_tokens", None)
+    tokenizer = getattr(backend, "tokenizer", None)
+    if count_tokens is None and callable(tokenizer):  # e.g. the vLLM backend keeps the model's tokenizer
+        def count_tokens(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=total - left, desc=f"eval {benchmark.name}", unit="sample",
+               disable=not config.progress, mininterval=1.0)
+    try:
+        with open(samples_path, "a", encoding="utf-8") as log:
+            for missing, group in groups.items():
+                for start in range(0, len(group), batch_size):
+                    batch = group[start:start + batch_size]
+                    seed = config.seed + zlib.crc32(f"{batch[0].id}/{missing[0]}".encode()) % 1_000_000_007
+                    tokens_before = getattr(backend, "generated_tokens", None)
+                    began = time.perf_counter()
+                    completions = backend.generate([prompts[p.id].content for p in batch], n=len(missing),
+                                                   temperature=config.temperature, top_p=config.top_p,
+                                                   max_tokens=config.max_tokens, seed=seed)
+                    elapsed = time.perf_counter() - began
+                    if len(completions) != len(batch) or any(len(c) != len(missing) for c in completions):
+                        raise RuntimeError(f"backend {config.backend!r} returned a wrong number of completions")
+                    n_batch = len(batch) * len(missing)
+                    token_counts = getattr(backend, "last_token_counts", None)
+                    if not (isinstance(token_counts, list) and len(token_counts) == len(batch)
+                            and all(len(c) == len(missing) for c in token_counts)):
+                        token_counts = None
+                    length_unit = "tokens" if token_counts is not None or count_tokens else "chars"
+                    lines = []
+                    lengths = []
+                    for j, (p, texts) in enumerate(zip(batch, completions)):
+                        for s, (index, text) in enumerate(zip(missing, texts)):
+                            text = text if isinstance(text, str) else str(text)
+                            # Lone surrogates (possible in JSON from a server) cannot be written as UTF-8.
+                            text = text.encode("utf-8", "replace").decode("utf-8")
+                            verdict = grade(p, prompts[p.id], text, style)
+                            if token_counts is not None:
+                                length = int(token_counts[j][s])
+                            else:
+                                length = count_tokens(text) if count_tokens else len(text)
+                            lengths.append(length)
+                            lines.append({"problem_id": p.id, "sample": index, "n_people": p.n_people,
+                                          "prompt": prompts[p.id].content, "completion": text,
+                                          "extracted": verdict["extracted"], "answer": p.answer,
+                                          "correct": verdict["correct"], "format_ok": verdict["format_ok"],
+                                          "length": length, "length_unit": length_unit,
+                                          "gen_seconds": elapsed / n_batch})
+                    tokens_after = getattr(backend, "generated_tokens", None)
+                    if tokens_before is not None and tokens_after is not None:
+                        batch_tokens = tokens_after - tokens_before
+                    else:
+                        batch_tokens = sum(lengths) if length_unit == "tokens" else None
+                    for line in lines:
+                        line["gen_tokens"] = None if batch_tokens is None else batch_tokens / n_batch
+                        done[(line["problem_id"], line["sample"])] = line
+                    log.write("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+                    log.flush()
+                    os.fsync(log.fileno())
+                    bar.update(n_batch)
+    finally:
+        bar.close()
+
+    records = [done[(p.id, i)] for p in problems for i in range(config.samples)]
+    timed = [r for r in records if r.get("gen_tokens") is not None and r.get("gen_seconds") is not None]
+    summary = compute_metrics(records, config.samples,
+                              elapsed_s=sum(r["gen_seconds"] for r in timed) if timed else None,
+                              generated_tokens=round(sum(r["gen_tokens"] for r in timed)) if timed else None,
+                              same_answer=_math_module().is_equivalent if benchmark.kind == "math" else None)
+    units = {r.get("length_unit", "chars") for r in records}
+    summary["response_length"]["unit"] = units.pop() if len(units) == 1 else "mixed"
+    summary = {
+        "benchmark": benchmark.name,
+        "benchmark_kind": benchmark.kind,
+        "source": benchmark.source,
+        "repaired_rows": benchmark.repaired,
+        "model": config.model,
+        "adapter": config.adapter,
+        "backend": config.backend,
+        "prompt_style": style,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_tokens": config.max_tokens,
+        "generated_now": left,
+        "out": str(out),
+        **summary,
+    }
+    atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    print_summary(summary, console=console)
+    return summary
+
+
+def _fmt(estimate: dict) -> str:
+    return f"{100 * estimate['mean']:.1f} ± {100 * estimate['stderr']:.1f}"
+
+
+def print_summary(summary: dict, console=None) -> None:
+    """The summary as a rich table (percentages ± standard error)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"{summary['benchmark']} · {summary['model']} · {summary['problems']} problems × "
+                        f"{summary['samples_per_problem']} samples")
+    table.add_column("metric")
+    table.add_column("value (%)", justify="right")
+    table.add_row("pass@1 (mean over samples)", _fmt(summary["pass@1"]))
+    for k, est in summary["pass@k"].items():
+        if k != "1":
+            table.add_row(f"pass@{k} (unbiased)", _fmt(est))
+    for k, est in summary["maj@k"].items():
+        table.add_row(f"maj@{k}", _fmt(est))
+    for n, est in summary.get("accuracy_by_people", {}).items():
+        table.add_row(f"  K&K {n} people", _fmt(est))
+    table.add_row("format failures", f"{100 * summary['format_failure_rate']:.1f}")
+    length = summary["response_length"]
+    table.add_row(f"response length ({length['unit']}) mean / max", f"{length['mean']:.0f} / {length['max']}")
+    gen = summary.get("generation")
+    if gen and gen.get("tokens_per_second"):
+        table.add_row("tokens per second", f"{gen['tokens_per_second']:.1f}")
+    if summary.get("repaired_rows"):
+        table.add_row("rows with repaired LaTeX escapes", str(summary["repaired_rows"]))
+    console.print(table)
+
+
+def config_dict(config: EvalConfig) -> dict:
+    return asdict(config)

@@ -1,0 +1,211 @@
+"""RL rollouts through vLLM for LoRA training, kept on-policy by adapter sync.
+
+TRL's own vLLM integration (`use_vllm=True`, colocate or server) copies every full weight into the
+engine after each update. For LoRA training only the adapter changes, so this rollout function moves
+only the adapter: after each optimiser update it saves the adapter (`save_pretrained`, megabytes) to a
+fresh directory and generates with a new `LoRARequest(name, new_id, dir)`. The engine is created once
+with `enable_lora=True` on the base weights. This also works on vLLM's CPU backend, where a full
+weight reload cannot (the CPU backend drops each linear layer's weight after prepacking it).
+
+Plugged into TRL as `GRPOTrainer(..., rollout_func=make_rollout_func(config, tokenizer))`; TRL calls
+`rollout(prompts, trainer)` with one prompt per completion wanted (each prompt repeated
+`num_generations` times) and expects `prompt_ids`, `completion_ids` and `logprobs`.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from logicrl.errors import UserError
+from logicrl.vllm_utils import lora_rank_limit, make_llm, prompt_token_ids, require_vllm
+
+
+def make_rollout_func(config, tokenizer, **engine_options) -> AdapterSyncRollout:
+    """The `rollout_func` for `rollout_backend: vllm_lora` (checks the recipe; the engine starts lazily)."""
+    if not config.lora.enabled:
+        raise UserError("config field rollout_backend=vllm_lora needs lora.enabled: true "
+                        "(adapter sync moves only LoRA weights; use rollout_backend: vllm for full fine-tuning)")
+    require_vllm()
+    from logicrl.models import resolve_model_path
+
+    warm_start = getattr(getattr(config, "warm_start", None), "steps", 0) or 0
+    engine_options.setdefault("gpu_memory_utilization", getattr(config, "vllm_gpu_memory_utilization", None))
+    # TRL's own knob for the engine's context, honoured here too (None: the model's maximum).
+    engine_options.setdefault("max_model_len", (getattr(config, "trl", None) or {}).get("vllm_max_model_length"))
+    return AdapterSyncRollout(
+        model_path=resolve_model_path(config.model),
+        tokenizer=tokenizer,
+        lora_rank=config.lora.r,
+        seed=config.seed,
+        export_base=warm_start > 0,  # the warm start changed the base weights in memory
+        **engine_options,
+    )
+
+
+class AdapterSyncRollout:
+    """A TRL `rollout_func` generating with vLLM and the trainer's current LoRA adapter.
+
+    `model_path`: the base weights the engine loads. `export_base`: write the trainer's in-memory base
+    weights to disk first and serve those instead (needed when they differ from `model_path`, e.g.
+    after a full-weight warm start). `keep_adapters`: adapter directories kept on disk (older ones are
+    deleted once the engine has moved on). Other keyword arguments go to `vllm.LLM`.
+    """
+
+    def __init__(self, model_path: str, tokenizer, lora_rank: int, seed: int = 0, export_base: bool = False,
+                 keep_adapters: int = 2, workdir: str | Path | None = None, **engine_options):
+        self.model_path = str(model_path)
+        self.tokenizer = tokenizer
+        self.export_base = export_base
+        self.keep_adapters = max(1, keep_adapters)
+        self.engine_options = {
+            "enable_lora": True, "max_loras": 1, "max_lora_rank": lora_rank_limit(lora_rank), "seed": seed,
+            # The sampled tokens' logprobs after temperature/top-p, as TRL's own vLLM path asks for.
+            "logprobs_mode": "processed_logprobs",
+            **engine_options,
+        }
+        self._workdir_owner = None if workdir else tempfile.TemporaryDirectory(prefix="logicrl-vllm-lora-")
+        self.workdir = Path(workdir or self._workdir_owner.name)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._rng = random.Random(seed)
+        self.llm = None
+        self.served_model_path: str | None = None  # what the engine loaded (model_path or the export)
+        self.lora_request = None
+        self.synced_step: int | None = None
+        self.history: list[dict] = []  # one entry per sync: step, lora_int_id, path, seconds
+        self._adapter_dirs: list[Path] = []
+
+    # ------------------------------------------------------------------ engine and sync
+
+    def _engine(self, trainer):
+        if self.llm is None:
+            if trainer.accelerator.num_processes > 1:
+                # Each process would start its own engine on the first visible GPU: not supported.
+                raise UserError("rollout_backend=vllm_lora runs in a single training process; for several GPUs "
+                                "use rollout_backend: vllm with vllm_mode: server")
+            model_path = self.model_path
+            if self.export_base:
+                model_path = str(export_base_weights(_unwrap(trainer), self.workdir / "base", self.tokenizer))
+            self.llm = make_llm(model_path, **self.engine_options)
+            self.served_model_path = model_path
+        return self.llm
+
+    def sync(self, trainer):
+        """Save the trainer's adapter and switch to a new `LoRARequest` if the weights changed since the last
+        sync (an optimiser step happened). Returns the request now in use."""
+        step = int(trainer.state.global_step)
+        if self.lora_request is not None and step == self.synced_step:
+            return self.lora_request
+        from vllm.lora.request import LoRARequest
+
+        self._engine(trainer)
+        start = time.perf_counter()
+        lora_id = len(self.history) + 1  # a new id makes vLLM load the new weights, never reuse its cache
+        path = self.workdir / f"adapter-{lora_id:05d}-step{step}"
+        model = _unwrap(trainer)
+        if not hasattr(model, "peft_config"):
+            raise UserError("rollout_backend=vllm_lora: the trained model is not a peft (LoRA) model")
+        model.save_pretrained(str(path))
+        self.lora_request = LoRARequest(f"policy-{lora_id}", lora_id, str(path))
+        self.synced_step = step
+        seconds = time.perf_counter() - start
+        self.history.append({"step": step, "lora_int_id": lora_id, "path": str(path), "seconds": seconds})
+        self._adapter_dirs.append(path)
+        while len(self._adapter_dirs) > self.keep_adapters:
+            shutil.rmtree(self._adapter_dirs.pop(0), ignore_errors=True)
+        _log_metric(trainer, "rollout/adapter_sync_seconds", seconds)
+        return self.lora_request
+
+    # ------------------------------------------------------------------ generation
+
+    def __call__(self, prompts: list, trainer) -> dict:
+        lora_request = self.sync(trainer)
+        from vllm import SamplingParams, TokensPrompt
+
+        args = trainer.args
+        ids = prompt_token_ids(self.tokenizer, prompts, getattr(trainer, "chat_template_kwargs", None))
+        # TRL repeats each prompt once per completion; ask vLLM for n samples of each run of equal prompts
+        # (greedy decoding only allows n=1: then one request per completion).
+        groups: list[tuple[list[int], int]] = []
+        for prompt_ids in ids:
+            if groups and groups[-1][0] == prompt_ids and args.temperature > 0:
+                groups[-1] = (prompt_ids, groups[-1][1] + 1)
+            else:
+                groups.append((prompt_ids, 1))
+        common = {
+            "temperature": args.temperature, "top_p": args.top_p, "max_tokens": trainer.max_completion_length,
+            "logprobs": 0,
+        }
+        if getattr(args, "top_k", None):
+            common["top_k"] = args.top_k
+        if getattr(args, "min_p", None):
+            common["min_p"] = args.min_p
+        if getattr(args, "repetition_penalty", None) not in (None, 1.0):
+            common["repetition_penalty"] = args.repetition_penalty
+        params = [SamplingParams(n=n, seed=self._rng.randrange(2**31), **common) for _, n in groups]
+        start = time.perf_counter()
+        outputs = self._engine(trainer).generate(
+            [TokensPrompt(prompt_token_ids=p) for p, _ in groups], params, lora_request=lora_request, use_tqdm=False,
+        )
+        _log_metric(trainer, "rollout/generate_seconds", time.perf_counter() - start)
+        prompt_out, completion_out, logprob_out = [], [], []
+        for (prompt_ids, _), output in zip(groups, outputs, strict=True):
+            for choice in output.outputs:
+                prompt_out.append(list(prompt_ids))
+                completion_out.append(list(choice.token_ids))
+                logprob_out.append([_sampled_logprob(lp, tok) for lp, tok in zip(choice.logprobs, choice.token_ids)])
+        return {"prompt_ids": prompt_out, "completion_ids": completion_out, "logprobs": logprob_out}
+
+    def greedy_token_ids(self, prompts: list, max_tokens: int, lora: bool = True) -> list[list[int]]:
+        """Greedy completion token ids per prompt from the engine as it stands: with the adapter synced last,
+        or the base model with `lora=False`. For checks and evaluation during training."""
+        if self.llm is None:
+            raise RuntimeError("the vLLM engine has not started yet (no rollout so far)")
+        from vllm import SamplingParams, TokensPrompt
+
+        ids = prompt_token_ids(self.tokenizer, prompts)
+        params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in ids], params,
+                                    lora_request=self.lora_request if lora else None, use_tqdm=False)
+        return [list(out.outputs[0].token_ids) for out in outputs]
+
+    def close(self) -> None:
+        """Drop the engine and delete the saved adapters."""
+        self.llm = None
+        if self._workdir_owner is not None:
+            self._workdir_owner.cleanup()
+
+
+def export_base_weights(model, directory: Path, tokenizer=None) -> Path:
+    """Save the base weights under a peft model (LoRA layers left out) as a plain checkpoint."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    state = {
+        key.replace(".base_layer", ""): value
+        for key, value in base.state_dict().items()
+        if "lora_" not in key
+    }
+    base.save_pretrained(str(directory), state_dict=state)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(directory))
+    return directory
+
+
+def _unwrap(trainer):
+    return trainer.accelerator.unwrap_model(trainer.model)
+
+
+def _sampled_logprob(logprobs: dict, token_id: int) -> float:
+    """The logprob vLLM reports for the sampled token (NaN when it has none)."""
+    entry = logprobs.get(token_id) if logprobs else None
+    return float("nan") if entry is None else float(entry.logprob)
+
+
+def _log_metric(trainer, name: str, value: float) -> None:
+    """Add a timing to TRL's per-step metrics (averaged and logged with the others)."""
+    metrics = getattr(trainer, "_metrics", None)
+    if metrics is not None:
+        mode = "train" if trainer.model.training else "eval"
+        metrics[mode][name].append(value)

@@ -1,0 +1,155 @@
+"""The demo's data format, held-out grading arithmetic, README update, and `logicrl demo --quick`."""
+
+import json
+import math
+
+import pytest
+
+from logicrl.demo_data import compact_completion, compact_prompt, sft_records
+from logicrl.errors import UserError
+from logicrl.heldout import evaluate_kk, paired_difference
+from puzzles import generate_kk, solve_kk
+
+
+def _kk_reward(prompts, completions, puzzles):
+    import rewards
+
+    fn = rewards.get("kk", preset="partial")
+    return fn(prompts, completions, solution_text_format=[p.solution_text_format for p in puzzles])
+
+
+@pytest.mark.parametrize("n_people", [2, 3, 4, 5])
+def test_compact_completions_earn_the_full_reward(n_people):
+    puzzles = generate_kk(n_people, 40, seed=11)
+    prompts = [compact_prompt(p) for p in puzzles]
+    completions = [compact_completion(p) for p in puzzles]
+    assert _kk_reward(prompts, completions, puzzles) == [3.0] * len(puzzles)
+
+
+def test_compact_trace_stops_at_the_solution():
+    for p in generate_kk(3, 30, seed=2):
+        text = compact_completion(p)
+        think = text[: text.index("</think>")]
+        cases = think.split(" try ")[1:]
+        assert all(c.endswith("wrong ;") for c in cases[:-1]) and cases[-1].endswith("consistent ; so end ")
+        last = cases[-1].split(" : ")[0].split()  # "Name K Name N ..."
+        assert [r == "K" for r in last[1::2]] == list(solve_kk(p.statements, p.n_people)[0])
+        assert compact_prompt(p) == p.quiz + "\n"
+
+
+def test_sft_records_carry_the_reward_columns():
+    p = generate_kk(2, 1, seed=0)[0]
+    (rec,) = sft_records([p])
+    assert rec["prompt"] == compact_prompt(p) and rec["completion"] == compact_completion(p)
+    assert rec["solution_text_format"] == p.solution_text_format and rec["n_people"] == 2
+
+
+def _scripted(puzzles, plan):
+    """A test double for the model: per puzzle, 'right', 'wrong' (one person flipped, good format) or 'junk'."""
+    by_prompt = {}
+    for p, kind in zip(puzzles, plan):
+        if kind == "right":
+            text = compact_completion(p)
+        elif kind == "wrong":
+            good = compact_completion(p)
+            first = p.solution_text_format.split("\n")[0]
+            flipped = first.replace("knight", "KNAVE").replace("knave", "knight").replace("KNAVE", "knave")
+            text = good.replace(first, flipped)
+        else:
+            text = "no idea"
+        by_prompt[compact_prompt(p)] = text
+    return lambda prompts: [by_prompt[q] for q in prompts]
+
+
+def test_evaluate_kk_arithmetic_on_a_scripted_generator():
+    two, three = generate_kk(2, 4, seed=3), generate_kk(3, 6, seed=3)
+    puzzles = two + three
+    plan = ["right", "right", "wrong", "junk"] + ["right", "wrong", "wrong", "junk", "junk", "right"]
+    res = evaluate_kk(None, None, puzzles, generate_fn=_scripted(puzzles, plan))
+    assert res["correct"] == [1, 1, 0, 0, 1, 0, 0, 0, 0, 1]
+    assert res["format_ok"] == [1, 1, 1, 0, 1, 1, 1, 0, 0, 1]
+    by = res["by_people"]
+    assert by[2]["n"] == 4 and by[2]["accuracy"] == 0.5 and by[2]["format_rate"] == 0.75
+    assert by[3]["n"] == 6 and math.isclose(by[3]["accuracy"], 2 / 6)
+    assert math.isclose(res["overall"]["accuracy"], 0.4)
+    assert math.isclose(res["overall"]["accuracy_se"], math.sqrt(0.4 * 0.6 / 10))
+    # partial preset: right 3.0; junk -3.0; one of n people wrong: 1 - 1.5 + 3.5 * (n-1)/n.
+    expect_2 = [3.0, 3.0, 1 - 1.5 + 3.5 * 0.5, -3.0]
+    expect_3 = [3.0, 1 - 1.5 + 3.5 * 2 / 3, 1 - 1.5 + 3.5 * 2 / 3, -3.0, -3.0, 3.0]
+    assert res["rewards"] == pytest.approx(expect_2 + expect_3)
+    assert by[2]["mean_reward"] == pytest.approx(sum(expect_2) / 4)
+
+
+def test_paired_difference():
+    d = paired_difference([0, 1, 0, 1, 0], [1, 1, 0, 0, 1])
+    assert d["n"] == 5 and d["gained"] == 2 + 0 + 1 - 1 and d["lost"] == 1
+    assert d["mean"] == pytest.approx(0.2)
+    diffs = [1, 0, 0, -1, 1]
+    var = sum((x - 0.2) ** 2 for x in diffs) / 4
+    assert d["se"] == pytest.approx(math.sqrt(var / 5))
+    with pytest.raises(ValueError):
+        paired_difference([1], [1, 0])
+
+
+def test_update_readme_replaces_only_the_block(tmp_path):
+    from logicrl.demo import README_END, README_START, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\noutro\n")
+    update_readme(readme, "| new | table |\n")
+    assert readme.read_text() == f"intro\n{README_START}\n| new | table |\n{README_END}\noutro\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(UserError, match="block"):
+        update_readme(readme, "x")
+
+
+def test_cli_demo_rejects_bad_input_before_any_work(tmp_path, capsys):
+    from logicrl.cli import main
+
+    assert main(["demo", "--seed", "-1", "--out", str(tmp_path / "o")]) == 2
+    assert main(["demo", "--update-readme", str(tmp_path / "missing.md"), "--out", str(tmp_path / "o")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path, monkeypatch, capsys):
+    from logicrl.cli import main
+    from logicrl.demo import README_END, README_START
+
+    monkeypatch.setenv("LOGICRL_CACHE", str(tmp_path / "cache"))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\nplaceholder\n{README_END}\n")
+    out = tmp_path / "demo"
+    args = ["demo", "--quick", "--out", str(out), "--seed", "3", "--threads", "1", "--update-readme", str(readme)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["settings"]["seed"] == 3
+    for side in ("before", "after"):
+        g = summary[side]["greedy"]
+        assert set(g["by_people"]) == {"2", "3"} and g["overall"]["n"] == 32
+        assert 0.0 <= g["overall"]["accuracy"] <= 1.0
+    gain = summary["gain"]["greedy"]["all"]["accuracy"]
+    after, before = summary["after"]["greedy"]["overall"], summary["before"]["greedy"]["overall"]
+    assert gain["mean"] == pytest.approx(after["accuracy"] - before["accuracy"])
+    assert summary["train_reward"]["steps"] == 2
+    table = (out / "results.md").read_text()
+    assert "| people | puzzles | warm start | after RL |" in table and "| all | 32 |" in table
+    assert table.split("\n", 2)[2] in printed  # the printed table is the saved one
+    assert (out / "reward_curves.png").read_bytes()[:4] == b"\x89PNG"
+    text = readme.read_text()
+    assert "placeholder" not in text and "| all | 32 |" in text
+
+
+def test_demo_data_sets_are_disjoint_and_use_the_name_pool():
+    from logicrl.demo import DemoSettings, make_data
+
+    settings = DemoSettings.quick(seed=5)
+    data = make_data(settings)
+    sizes = {k: len(v) for k, v in data.items()}
+    assert sizes == {"sft": 200, "rl": 80, "heldout": 32}
+    quizzes = [{p.quiz for p in data[k]} for k in ("sft", "rl", "heldout")]
+    assert not (quizzes[0] & quizzes[2]) and not (quizzes[1] & quizzes[2]) and not (quizzes[0] & quizzes[1])
+    assert all(p.names == list(settings.names[: p.n_people]) for k in data for p in data[k])
+    assert make_data(DemoSettings.quick(seed=5))["heldout"][0].quiz == data["heldout"][0].quiz  # deterministic

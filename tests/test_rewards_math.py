@@ -1,0 +1,143 @@
+"""Math answer reward: extraction, equivalence through math-verify, the bounded helper process."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import rewards
+from rewards.math import extract_answer, is_equivalent
+from rewards.timeout import TIMED_OUT, BoundedWorker
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("so the answer is \\boxed{25}.", "25"),
+        ("first \\boxed{1} then \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+        ("\\boxed{\\{1, 2\\}} and \\fbox{x^{2}}", "x^{2}"),
+        ("<think>...</think><answer>\\dfrac{3}{4}</answer>", "\\dfrac{3}{4}"),
+        ("<answer>no</answer><answer> 7 </answer>", "7"),
+        ("\\boxed{unbalanced", None),
+        ("\\boxed{" + "1" * 600 + "}", None),
+        ("<answer>" + "1" * 600 + "</answer>", None),
+        ("no answer at all", None),
+        ("\\boxed{}", None),
+    ],
+)
+def test_extract_answer(text, expected):
+    assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    "pred, gold, equal",
+    [
+        ("025", "25", True),
+        ("25", "025", True),
+        ("007", "7", True),
+        ("26", "025", False),
+        ("\\frac{1}{2}", "0.5", True),
+        ("\\dfrac{3}{4}", "0.75", True),
+        ("2\\sqrt{2}", "\\sqrt{8}", True),
+        ("x^2", "x^{2}", True),
+        ("\\{1,2\\}", "\\{2,1\\}", True),
+        ("5", "6", False),
+        ("25 apples", "25", True),  # math-verify reads the number
+        ("25 dollars", "25", False),  # read as 25*d*o*l*l*a*r*s: decided without verify()
+        ("\\frac{1}{3}", "0.5", False),
+        ("", "5", False),
+        ("__import__('os').system('echo pwned')", "0", False),
+    ],
+)
+def test_is_equivalent(pred, gold, equal):
+    assert is_equivalent(pred, gold) is equal
+
+
+def test_pathological_answer_is_cut_at_the_time_limit():
+    start = time.monotonic()
+    assert is_equivalent("9^{9^{9^{9}}}", "1", timeout_s=0.3) is False
+    assert time.monotonic() - start < 3.0
+    assert is_equivalent("\\frac{2}{4}", "\\frac{1}{2}") is True  # the helper still serves
+
+
+def test_works_off_the_main_thread():
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda p: is_equivalent(p, "\\frac{1}{2}"), ["0.5", "\\frac{2}{4}", "0.25", "1/2"]))
+    assert results == [True, True, False, True]
+
+
+def test_forked_child_gets_its_own_helper():
+    import os
+
+    assert is_equivalent("\\frac{2}{8}", "0.25")  # the parent's helper is running
+    pid = os.fork()
+    if pid == 0:  # child: must not talk over the parent's pipes
+        os._exit(0 if is_equivalent("\\frac{3}{12}", "0.25") else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert is_equivalent("\\frac{4}{16}", "0.25")
+
+
+def test_math_reward_reads_answer_column():
+    reward = rewards.get("math")
+    completions = ["\\boxed{025}", [{"role": "assistant", "content": "<answer>\\frac12</answer>"}], "\\boxed{3}", "none"]
+    assert reward(None, completions, answer=["25", "0.5", 4, "1"]) == [1.0, 1.0, 0.0, 0.0]
+    rows = reward.breakdown(None, ["none", "\\boxed{1}"], answer=["1", None])
+    assert rows[0]["extracted"] == 0.0
+    assert rows[1]["reward"] != rows[1]["reward"]  # NaN: no gold answer
+    with pytest.raises(rewards.RewardConfigError, match="answer"):
+        reward(None, ["x"])
+
+
+def test_math_reward_require_format():
+    reward = rewards.get("math", require_format=True, correct_score=2.0, wrong_score=-1.0)
+    good = "<think>7 times 3 is 21, plus 4 is 25.</think><answer>\\boxed{25}</answer>"
+    assert reward(None, [good, "\\boxed{25}"], answer=["25", "25"]) == [2.0, -1.0]
+
+
+# Targets run inside BoundedWorker helper processes (this module is imported there by name).
+def echo(request):
+    return request
+
+
+def stuck_in_c(request):
+    # One long C-level loop: no bytecode runs, so the helper's own timer cannot interrupt it.
+    return sum(range(10**13))
+
+
+def python_loop(request):
+    while True:
+        pass
+
+
+@pytest.fixture
+def targets_on_path(monkeypatch):
+    tests_dir = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", tests_dir)
+
+
+def test_bounded_worker_kills_a_helper_stuck_in_c(targets_on_path):
+    stuck = BoundedWorker("test_rewards_math:stuck_in_c", grace_s=0.3)
+    start = time.monotonic()
+    assert stuck.call(1, timeout_s=0.2) is TIMED_OUT
+    assert time.monotonic() - start < 3.0
+    assert stuck.restarts == 1
+    stuck.close()
+
+
+def test_bounded_worker_interrupts_python_loops_and_keeps_serving(targets_on_path):
+    loop = BoundedWorker("test_rewards_math:python_loop")
+    assert loop.call(1, timeout_s=0.2) is TIMED_OUT
+    assert loop.restarts == 0  # interrupted inside the helper, not killed
+    loop.close()
+    echo = BoundedWorker("test_rewards_math:echo")
+    results = []
+    threads = [threading.Thread(target=lambda i=i: results.append(echo.call({"i": i}, 5.0))) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r["i"] for r in results) == list(range(8))
+    echo.close()
