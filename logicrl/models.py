@@ -54,6 +54,9 @@ def embedded_model_path(spec=None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".embedded-build-", dir=root))
     try:
         build_embedded(tmp, spec, corpus)
+        if final.exists() and not (final / "config.json").is_file():
+            # A half-built leftover (killed build, full disk): it can never become valid, replace it.
+            shutil.rmtree(final, ignore_errors=True)
         try:
             os.rename(tmp, final)
         except OSError:

@@ -150,3 +150,31 @@ def test_default_lora_targets_by_family():
 
 def test_hub_ids_pass_through_unchanged():
     assert models.resolve_model_path("microsoft/Phi-4-mini-instruct") == "microsoft/Phi-4-mini-instruct"
+
+
+def test_a_half_built_cache_directory_is_rebuilt(tmp_path, monkeypatch):
+    """A leftover directory without config.json (a killed build) is replaced, not trusted or fatal."""
+    import logicrl.embedded as emb
+
+    monkeypatch.setenv("LOGICRL_CACHE", str(tmp_path))
+    spec = EmbeddedSpec(num_hidden_layers=1, hidden_size=64, num_attention_heads=1, intermediate_size=64)
+    final = tmp_path / f"embedded-{emb.build_fingerprint(spec, emb.training_corpus(spec))}"
+    final.mkdir()
+    (final / "tokenizer.json").write_text("{truncated")
+    assert models.embedded_model_path(spec) == final
+    assert (final / "config.json").is_file()
+    assert json.loads((final / "tokenizer.json").read_text())  # the broken file was replaced
+
+
+def test_atomic_write_gives_normal_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from logicrl.fsutil import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
