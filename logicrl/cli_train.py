@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from logicrl.config import load_config
-    from logicrl.train import train
+    from logicrl.trainer import train
 
     config = load_config(args.config, args.overrides)
     if args.resume:

@@ -10,12 +10,16 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# The project's shared files sit beside the checkout (../shared); a clone elsewhere (CI in a temporary
+# folder) finds them through LOGICRL_SHARED_DIR or the workplace's fixed location.
+SHARED_CANDIDATES = [Path(p) for p in (os.environ.get("LOGICRL_SHARED_DIR"),) if p] + [
+    REPO.parent / "shared", Path("/work/shared")]
 
 
 @pytest.fixture(scope="session")
 def shared_math_dir() -> Path:
-    d = SHARED / "data" / "math"
-    if not d.is_dir():
-        pytest.skip(f"shared math data not found at {d}")
-    return d
+    for root in SHARED_CANDIDATES:
+        d = root / "data" / "math"
+        if d.is_dir():
+            return d
+    pytest.skip("shared math data not found in " + ", ".join(str(p) for p in SHARED_CANDIDATES))

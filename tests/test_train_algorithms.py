@@ -17,7 +17,7 @@ def _snapshot(model) -> dict[str, torch.Tensor]:
 
 
 def _train(recipe):
-    from logicrl.train import build_trainer, run_trainer
+    from logicrl.trainer import build_trainer, run_trainer
 
     trainer, run_dir = build_trainer(recipe)
     before = _snapshot(trainer.model)
@@ -63,7 +63,7 @@ def test_algorithm_trains(tmp_path, algorithm, loss_type):
 def test_reinforce_pp_trainer_uses_batch_whitened_advantages(tmp_path):
     """The trainer's advantages are REINFORCE++'s (batch whitening of the weighted rewards), not GRPO's."""
     from logicrl.algorithms.reinforce_pp import reinforce_pp_advantages
-    from logicrl.train import build_trainer
+    from logicrl.trainer import build_trainer
 
     trainer, _ = build_trainer(small_recipe(tmp_path / "run", algorithm="reinforce_pp"))
     batch = [trainer.train_dataset[i] for i in range(2) for _ in range(4)]
@@ -85,7 +85,7 @@ def test_reinforce_pp_trainer_uses_batch_whitened_advantages(tmp_path):
 def test_algorithm_raises_a_learnable_reward(tmp_path, algorithm):
     """On a reward the model can easily move (the share of spaces in its output), a dozen steps raise the
     mean reward by at least 25% for every algorithm: the updates point the right way."""
-    from logicrl.train import train
+    from logicrl.trainer import train
 
     train(small_recipe(tmp_path / "run", algorithm=algorithm, max_steps=12, learning_rate=1e-2,
                        per_device_train_batch_size=16, num_generations=8,

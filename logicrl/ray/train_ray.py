@@ -1,6 +1,6 @@
 """Training on N Ray Train workers: `TorchTrainer` drives the TRL-based trainer on each worker.
 
-Each worker builds the same trainer as a local run (`logicrl.train.build_trainer`); Ray Train has already
+Each worker builds the same trainer as a local run (`logicrl.trainer.build_trainer`); Ray Train has already
 set up torch.distributed (gloo on CPU, nccl on GPU) and the RANK / WORLD_SIZE / MASTER_ADDR variables
 that accelerate reads, so the HF/TRL trainer runs as DDP, or as DeepSpeed ZeRO-2/3 when the recipe sets
 `trl: {deepspeed: examples/deepspeed_zero2.json}`. A report callback (Ray's `RayTrainReportCallback`,
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 WORKER_ENV = "LOGICRL_IN_RAY_WORKER"
-"""Set to "1" inside a Ray Train worker, so `logicrl.train.train` trains there instead of re-launching Ray."""
+"""Set to "1" inside a Ray Train worker, so `logicrl.trainer.train` trains there instead of re-launching Ray."""
 
 FAULT_ENV = "LOGICRL_FAULT_INJECT"
 """Chaos-testing hook: "rank=R,step=S,marker=PATH" makes rank R raise once, when step S+1 begins (after
@@ -66,8 +66,8 @@ def _resolve(target: str):
     return getattr(importlib.import_module(module), name)
 
 
-def train_on_ray(config, build_trainer: str = "logicrl.train:build_trainer"):
-    """Train `config` on `config.ray.num_workers` Ray Train workers; returns a `logicrl.train.TrainResult`.
+def train_on_ray(config, build_trainer: str = "logicrl.trainer:build_trainer"):
+    """Train `config` on `config.ray.num_workers` Ray Train workers; returns a `logicrl.trainer.TrainResult`.
 
     `build_trainer` names a function `f(config) -> (trainer, run_dir)` (module:attr) run on each worker.
     Raises `RuntimeError` if the run still fails after `config.ray.max_failures` restarts.
@@ -258,8 +258,8 @@ def _train(trainer, resume: str | None) -> None:
 
 
 def _train_result(result, output_dir: Path):
-    """A `logicrl.train.TrainResult` (what a local run returns) from Ray Train's result."""
-    from logicrl.train import TrainResult
+    """A `logicrl.trainer.TrainResult` (what a local run returns) from Ray Train's result."""
+    from logicrl.trainer import TrainResult
 
     metrics = dict(result.metrics or {})
     return TrainResult(
