@@ -27,6 +27,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"logicrl: error: {message}\n")
 
 
+def accept_dotted_overrides(parser: argparse.ArgumentParser) -> None:
+    """Collect undeclared `--a.b=value` arguments into `args.overrides` instead of rejecting them
+    (recipe overrides of `logicrl train` and `logicrl submit`)."""
+    parse_known = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        ns, extras = parse_known(args, namespace)
+        dotted = [e for e in extras if e.startswith("--") and "=" in e]
+        ns.overrides = list(getattr(ns, "overrides", None) or []) + [e[2:] for e in dotted]
+        return ns, [e for e in extras if e not in dotted]
+
+    parser.parse_known_args = parse_known_args
+
+
 def build_parser(load_subcommand: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="logicrl", description="Rule-based RL for reasoning (Logic-RL).")
     from logicrl import __version__

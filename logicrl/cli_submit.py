@@ -8,6 +8,8 @@ examples/ray_cpu.yaml max_steps=2`, with the recipe checked here first.
 
 from __future__ import annotations
 
+from logicrl.cli import accept_dotted_overrides
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--config", required=True, help="training recipe (YAML) inside the working directory")
@@ -24,16 +26,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="recipe overrides, as a.b=value or --a.b=value (as for `logicrl train`)")
 
-    # `--a.b=value` is not a declared option: collect such arguments as overrides (as `logicrl train` does).
-    parse_known = parser.parse_known_args
-
-    def parse_known_args(args=None, namespace=None):
-        ns, extras = parse_known(args, namespace)
-        dotted = [e for e in extras if e.startswith("--") and "=" in e]
-        ns.overrides = list(getattr(ns, "overrides", None) or []) + [e[2:] for e in dotted]
-        return ns, [e for e in extras if e not in dotted]
-
-    parser.parse_known_args = parse_known_args
+    accept_dotted_overrides(parser)
 
 
 def run(args) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from logicrl.cli import accept_dotted_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="RECIPE.yaml", help="the recipe (see examples/); default: built-ins")
@@ -18,16 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recipe overrides, as --a.b=value or a.b=value (values parsed as YAML)")
     parser.epilog = "Overrides: --max_steps=10 --lora.enabled=true --data.people=3-5 --rewards='[{name: kk}]'"
 
-    # `--a.b=value` is not a declared option: collect such arguments as overrides instead of rejecting them.
-    parse_known = parser.parse_known_args
-
-    def parse_known_args(args=None, namespace=None):
-        ns, extras = parse_known(args, namespace)
-        dotted = [e for e in extras if e.startswith("--") and "=" in e]
-        ns.overrides = list(getattr(ns, "overrides", None) or []) + [e[2:] for e in dotted]
-        return ns, [e for e in extras if e not in dotted]
-
-    parser.parse_known_args = parse_known_args
+    accept_dotted_overrides(parser)
 
 
 def run(args) -> int:

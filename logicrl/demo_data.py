@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import itertools
 
+from puzzles.statements import evaluate
+
 _OPS = {"and": "and", "or": "or"}
 
 
@@ -55,25 +57,6 @@ def _leaves(stmt, assignment) -> list[bool]:
     return [v for s in stmt[1:] for v in _leaves(s, assignment)]
 
 
-def _value(stmt, assignment) -> bool:
-    op = stmt[0]
-    if op == "telling-truth":
-        return assignment[stmt[1]]
-    if op == "lying":
-        return not assignment[stmt[1]]
-    if op == "not":
-        return not _value(stmt[1], assignment)
-    if op == "and":
-        return all(_value(s, assignment) for s in stmt[1:])
-    if op == "or":
-        return any(_value(s, assignment) for s in stmt[1:])
-    if op == "->":
-        return (not _value(stmt[1], assignment)) or _value(stmt[2], assignment)
-    if op == "<=>":
-        return _value(stmt[1], assignment) == _value(stmt[2], assignment)
-    raise ValueError(f"unknown statement operator {op!r}")
-
-
 def _tf(v: bool) -> str:
     return "T" if v else "F"
 
@@ -94,7 +77,7 @@ def compact_completion(puzzle) -> str:
         consistent = True
         for i, s in enumerate(statements):
             leaves = " ".join(_tf(v) for v in _leaves(s, assignment))
-            value = _value(s, assignment)
+            value = evaluate(s, assignment)
             checks.append(f"{names[i]} {leaves}" + ("" if s[0] in ("telling-truth", "lying") else f" = {_tf(value)}"))
             if value != assignment[i]:
                 consistent = False

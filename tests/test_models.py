@@ -183,6 +183,6 @@ def test_atomic_write_gives_normal_file_permissions(tmp_path):
 def test_logicrl_train_stays_the_function_after_the_trainer_module_is_imported():
     """`import logicrl.trainer` must not shadow the public `logicrl.train(config)` (it once did)."""
     import logicrl
-    import logicrl.trainer  # noqa: F401
+    import logicrl.trainer
 
     assert callable(logicrl.train) and logicrl.train.__module__ == "logicrl"

@@ -3,27 +3,11 @@
 import re
 
 import pytest
+from kk_reference import brute_eval
 
 from puzzles import MAX_PEOPLE, ROLE_PAIRS, generate_kk, save_kk, solve_kk
 from puzzles.render import COMMON_NAMES, UNCOMMON_NAMES, statement_text
 from puzzles.statements import LEAF_OPS, statement_depth, statement_width
-
-
-def brute_eval(stmt, world):
-    op = stmt[0]
-    if op == "telling-truth":
-        return world[stmt[1]]
-    if op == "lying":
-        return not world[stmt[1]]
-    if op == "not":
-        return not brute_eval(stmt[1], world)
-    if op == "and":
-        return all(brute_eval(s, world) for s in stmt[1:])
-    if op == "or":
-        return any(brute_eval(s, world) for s in stmt[1:])
-    if op == "->":
-        return (not brute_eval(stmt[1], world)) or brute_eval(stmt[2], world)
-    return brute_eval(stmt[1], world) == brute_eval(stmt[2], world)
 
 
 def brute_count(statements):

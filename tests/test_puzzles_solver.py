@@ -6,30 +6,11 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kk_reference import brute_eval
 
 from puzzles import MAX_PEOPLE, count_solutions, solve_kk
 from puzzles.solver import compile_statement, tables
 from puzzles.statements import parse_statements, validate_statements
-
-
-# --- an independent reference: plain recursion, one assignment at a time ----------------------
-def brute_eval(stmt, world):
-    op = stmt[0]
-    if op == "telling-truth":
-        return world[stmt[1]]
-    if op == "lying":
-        return not world[stmt[1]]
-    if op == "not":
-        return not brute_eval(stmt[1], world)
-    if op == "and":
-        return all(brute_eval(s, world) for s in stmt[1:])
-    if op == "or":
-        return any(brute_eval(s, world) for s in stmt[1:])
-    if op == "->":
-        return (not brute_eval(stmt[1], world)) or brute_eval(stmt[2], world)
-    if op == "<=>":
-        return brute_eval(stmt[1], world) == brute_eval(stmt[2], world)
-    raise AssertionError(op)
 
 
 def brute_solutions(statements):

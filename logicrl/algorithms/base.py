@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from trl import GRPOTrainer
 
 
@@ -36,3 +37,16 @@ class LogicRLTrainer(GRPOTrainer):
             repeat_count=self.num_iterations * self.args.steps_per_generation,
             seed=self.args.seed,
         )
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        # Kept for algorithms that build their own advantages from the raw rewards (REINFORCE++, PPO).
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._last_rewards_per_func = rewards_per_func  # gathered over processes
+        return rewards_per_func
+
+    def _last_total_rewards(self):
+        """The weighted total reward of every completion of the last batch (all processes), and a mask of
+        the completions that some reward function scored (the others have only None/NaN rewards)."""
+        per_func = self._last_rewards_per_func
+        weights = self.reward_weights.to(per_func.device).unsqueeze(0)
+        return (per_func * weights).nansum(dim=1), ~torch.isnan(per_func).all(dim=1)

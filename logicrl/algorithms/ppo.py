@@ -141,17 +141,9 @@ class PPO(LogicRLTrainer):
 
     # ---- rollout: values, GAE, returns
 
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._last_rewards_per_func = rewards_per_func
-        return rewards_per_func
-
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
-        rewards_per_func = self._last_rewards_per_func
-        weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
-        rewards = (rewards_per_func * weights).nansum(dim=1)
-        scorable = ~torch.isnan(rewards_per_func).all(dim=1)
+        rewards, scorable = self._last_total_rewards()
         local = slice(self.accelerator.process_index * output["completion_ids"].size(0),
                       (self.accelerator.process_index + 1) * output["completion_ids"].size(0))
         rewards, scorable = rewards[local], scorable[local]
