@@ -189,6 +189,12 @@ def bench_hostile() -> None:
     }
     print(f"\nhostile inputs of ~{size // 1000} kB: slowest of 5 calls per input (target <= 50 ms)")
     for name, fn in funcs.items():
+        # One ordinary call first: starting math-verify's helper process and importing sympy happen once
+        # per process, not per call (reported separately below).
+        start = time.perf_counter()
+        fn([PROMPT], ["<think>r</think><answer>(1) Zoey is a knight\n(2) Oliver is a knave \\boxed{\\frac{50}{2}}</answer>"],
+           solution_text_format=["(1) Zoey is a knight\n(2) Oliver is a knave"], answer=["25"])
+        first_call = time.perf_counter() - start
         worst, worst_input = 0.0, ""
         for label, text in inputs.items():
             for _ in range(5):
@@ -198,7 +204,8 @@ def bench_hostile() -> None:
                 elapsed = time.perf_counter() - start
                 if elapsed > worst:
                     worst, worst_input = elapsed, label
-        print(f"  {name:14s} {worst * 1000:7.2f} ms  (on '{worst_input}')")
+        print(f"  {name:14s} {worst * 1000:7.2f} ms  (on '{worst_input}'; first call of the process "
+              f"{first_call * 1000:.0f} ms)")
 
 
 def main() -> None:

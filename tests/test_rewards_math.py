@@ -46,6 +46,9 @@ def test_extract_answer(text, expected):
         ("5", "6", False),
         ("25 apples", "25", True),  # math-verify reads the number
         ("25 dollars", "25", False),  # read as 25*d*o*l*l*a*r*s: decided without verify()
+        ("Zoey is 25 knights, Oliver 3 knaves", "25", False),  # letter soup in a set: decided before parsing
+        ("25 \\text{ knights}", "25", True),  # words inside \text{} are math-verify's to judge
+        ("\\sqrt{625}", "25", True),  # LaTeX commands are not words
         ("\\frac{1}{3}", "0.5", False),
         ("", "5", False),
         ("__import__('os').system('echo pwned')", "0", False),
@@ -141,3 +144,16 @@ def test_bounded_worker_interrupts_python_loops_and_keeps_serving(targets_on_pat
         t.join()
     assert sorted(r["i"] for r in results) == list(range(8))
     echo.close()
+
+
+def test_letter_soup_against_an_integer_is_decided_without_math_verify():
+    """Word salad costs math-verify 0.1-0.5 s; it is rejected before the helper is asked. A trailing unit
+    that math-verify strips ("25 apples") and words inside \\text{} still go to math-verify."""
+    from rewards.math import _quick_verdict
+
+    assert _quick_verdict("Zoey is 25 knights, Oliver 3 knaves", "25") is False
+    assert _quick_verdict("25 knights", "25") is False
+    assert _quick_verdict("25 apples", "25") is None
+    assert _quick_verdict("25 \\text{ knights}", "25") is None
+    assert _quick_verdict("x + y + z", "x + y + z") is True  # identical text, whatever the letters
+    assert _quick_verdict("abc", "\\frac{a}{2}") is None  # a symbolic gold answer: math-verify decides
