@@ -36,15 +36,18 @@ class DemoSettings:
     names, even from a pool of three, gave 0% held-out accuracy), so the demo fixes them."""
     sft_puzzles: dict = field(default_factory=lambda: {2: 2000, 3: 6000})
     """Warm-start examples per number of people (2-people ones come from several seeds: few exist)."""
-    sft_steps: int = 300
+    sft_steps: int = 600
     """Warm-start optimizer steps."""
     sft_batch_size: int = 32
     """Warm-start batch size."""
     sft_learning_rate: float = 2e-3
     """Warm-start peak learning rate (cosine schedule)."""
+    sft_group_by_length: bool = True
+    """Batch warm-start examples of similar length (transformers' `group_by_length` sampler): less padding,
+    measured 1.6 instead of 1.07 steps per second on 2 cores."""
     rl_puzzles: dict = field(default_factory=lambda: {2: 1000, 3: 3000})
     """RL prompt pool per number of people (disjoint seeds from the warm start)."""
-    rl_steps: int = 30
+    rl_steps: int = 35
     """RL optimizer steps."""
     rl_prompts_per_step: int = 16
     """Prompts per RL step (each answered `num_generations` times)."""
@@ -54,15 +57,18 @@ class DemoSettings:
     """RL learning rate (constant)."""
     beta: float = 0.04
     """KL coefficient against the warm start."""
+    rl_temperature: float = 0.7
+    """Sampling temperature of the RL rollouts (Logic-RL used 0.7; measured here: at 1.0 RL raised sampled
+    accuracy but left greedy decoding flat)."""
     loss_type: str = "dr_grpo"
     """TRL loss aggregation."""
     scale_rewards: str = "none"
     """Advantage scaling (Dr. GRPO: none)."""
     reward_preset: str = "partial"
     """`rewards.get("kk", preset=...)`: per-person partial credit."""
-    heldout: dict = field(default_factory=lambda: {2: 500, 3: 1500})
+    heldout: dict = field(default_factory=lambda: {2: 500, 3: 1000})
     """Held-out puzzles per number of people."""
-    eval_temperatures: tuple = (0.0, 1.0)
+    eval_temperatures: tuple = (0.0, 0.7)
     """Evaluation passes: greedy (0.0) and sampled at the RL temperature."""
     max_new_tokens: int = 256
     """Generation budget (above the longest 3-people trace)."""
@@ -149,7 +155,7 @@ def rl_config(settings: DemoSettings, model_dir: Path, data_path: Path, out_dir:
         "per_device_train_batch_size": settings.rl_prompts_per_step * settings.num_generations,
         "num_generations": settings.num_generations,
         "max_completion_length": settings.max_new_tokens,
-        "temperature": 1.0,
+        "temperature": settings.rl_temperature,
         "beta": settings.beta,
         "max_grad_norm": 1.0,
         "seed": settings.seed,
@@ -220,9 +226,8 @@ def results_markdown(summary: dict) -> str:
         intro,
         "",
     ]
-    for mode, title in (("greedy", "greedy decoding"), ("T1", "sampled, temperature 1")):
-        if mode not in summary["before"]:
-            continue
+    for mode in summary["before"]:
+        title = "greedy decoding" if mode == "greedy" else f"sampled, temperature {mode[1:]}"
         b, a, c = summary["before"][mode], summary["after"][mode], summary["gain"][mode]
         lines += [f"**{title}**", "",
                   "| people | puzzles | warm start | after RL | accuracy gain | mean reward (warm → RL) | reward gain |",
@@ -277,7 +282,7 @@ def plot_rewards(metrics_path: Path, out_png: Path, summary: dict) -> bool:
         ax.set_xlabel("RL step")
         ax.set_title(title)
     # Held-out levels at the rollout temperature (comparable with the training reward) when measured.
-    mode = "T1" if "T1" in summary["before"] else "greedy"
+    mode = next((m for m in summary["before"] if m != "greedy"), "greedy")
     if mode in summary["before"]:
         before_r = summary["before"][mode]["overall"]["mean_reward"]
         after_r = summary["after"][mode]["overall"]["mean_reward"]
@@ -308,7 +313,7 @@ def update_readme(readme: Path, block: str) -> None:
 
 
 _RL_ONLY = ("rl_puzzles", "rl_steps", "rl_prompts_per_step", "num_generations", "rl_learning_rate", "beta",
-            "loss_type", "scale_rewards", "threads")
+            "rl_temperature", "loss_type", "scale_rewards", "threads")
 
 
 def _settings_dict(settings: DemoSettings) -> dict:
@@ -377,7 +382,8 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
         result = sft.warm_start(model, tokenizer, sft_records(data["sft"]), output_dir=warm_dir,
                                 max_steps=settings.sft_steps, learning_rate=settings.sft_learning_rate,
                                 batch_size=settings.sft_batch_size, seed=settings.seed, max_length=512,
-                                logging_steps=max(1, settings.sft_steps // 10))
+                                logging_steps=max(1, settings.sft_steps // 10),
+                                train_sampling_strategy="group_by_length" if settings.sft_group_by_length else "random")
         timings["warm_start"] = time.perf_counter() - t
         first = result.losses[0][1] if result.losses else float("nan")
         last = result.losses[-1][1] if result.losses else float("nan")
