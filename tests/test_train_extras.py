@@ -38,6 +38,24 @@ def test_report_to_tensorboard(tmp_path):
     assert events, "no tensorboard event file"
 
 
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="the wandb extra is not installed")
+def test_report_to_wandb_offline(tmp_path, monkeypatch):
+    """wandb in offline mode (no network here): the run is written locally with the reward metrics."""
+    from logicrl.trainer import train
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    monkeypatch.setenv("WANDB_PROJECT", "logicrl-test")
+    (tmp_path / "wandb").mkdir()
+    train(small_recipe(tmp_path / "run", max_steps=1, report_to=["wandb"]))
+    runs = list((tmp_path / "wandb").rglob("offline-run-*"))
+    assert runs, "no offline wandb run directory"
+    logged = list(runs[0].rglob("*.wandb"))
+    assert logged and logged[0].stat().st_size > 0
+    summary = next(runs[0].rglob("wandb-summary.json"), None)
+    assert summary is not None and "reward" in summary.read_text()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("logicrl.heldout") is None, reason="logicrl.heldout not present")
 def test_heldout_evaluation_every_n_steps(tmp_path):
     from logicrl.trainer import train
