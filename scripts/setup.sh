@@ -7,11 +7,17 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
+# pip and setuptools print pages of notices on success: show their output only when a step fails.
+quiet_pip() {
+  local log
+  if ! log=$(.venv/bin/python -m pip "$@" 2>&1); then echo "$log"; exit 1; fi
+}
 stamp=.venv/.logicrl-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
-  .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-  .venv/bin/python -m pip install -q -e ".[dev,ray,wandb,deepspeed]" 2>&1 | grep -v "is ignored" || true
+  echo "setup.sh: installing into .venv (a few minutes the first time)"
+  quiet_pip install -q --upgrade pip
+  quiet_pip install -q "torch==2.13.0"
+  quiet_pip install -q -e ".[dev,ray,wandb,deepspeed]"
   .venv/bin/python -c "import torch, transformers, trl, peft, ray" # fail loudly if the install broke
   touch "$stamp"
 fi
