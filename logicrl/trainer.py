@@ -100,6 +100,7 @@ def finish_training(trainer, run_dir: Path, config: TrainConfig) -> TrainResult:
     logger = _find_callback(trainer, "MetricsLogger")
     heldout = _find_callback(trainer, "HeldoutEvalCallback")
     runtime = next((e["train_runtime"] for e in reversed(trainer.state.log_history) if "train_runtime" in e), 0.0)
+    _finish_wandb_run(trainer)
     return TrainResult(
         run_dir=str(run_dir),
         model_dir=str(final_dir),
@@ -108,6 +109,18 @@ def finish_training(trainer, run_dir: Path, config: TrainConfig) -> TrainResult:
         heldout=list(heldout.results) if heldout else [],
         train_runtime=float(runtime),
     )
+
+
+def _finish_wandb_run(trainer) -> None:
+    """Close the wandb run that transformers' callback opened, so its summary is written when `train`
+    returns and a second `train` in the same process (a sweep, the demo) starts a run of its own."""
+    if "wandb" not in (trainer.args.report_to or []):
+        return
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
