@@ -36,7 +36,21 @@ def run(args) -> int:
         text = readme.read_text(encoding="utf-8")
         if text.count(README_START) != 1 or text.count(README_END) != 1:
             raise UserError(f"--update-readme: {readme} needs one '{README_START}' ... '{README_END}' block")
+    _quiet_libraries()
     settings = DemoSettings.quick(args.seed) if args.quick else DemoSettings.full(args.seed)
     settings.threads = args.threads
     run_demo(out, settings, readme=readme)
     return 0
+
+
+def _quiet_libraries() -> None:
+    """The demo prints its own phases and RL progress bar: hide the libraries' per-file progress bars and
+    deprecation notices that would bury them (the command only; library users keep the defaults)."""
+    import warnings
+
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()

@@ -383,7 +383,7 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
         result = sft.warm_start(model, tokenizer, sft_records(data["sft"]), output_dir=warm_dir,
                                 max_steps=settings.sft_steps, learning_rate=settings.sft_learning_rate,
                                 batch_size=settings.sft_batch_size, seed=settings.seed, max_length=512,
-                                logging_steps=max(1, settings.sft_steps // 10),
+                                logging_steps=max(1, settings.sft_steps // 10), print_logs=False,
                                 train_sampling_strategy="group_by_length" if settings.sft_group_by_length else "random")
         timings["warm_start"] = time.perf_counter() - t
         first = result.losses[0][1] if result.losses else float("nan")

@@ -65,10 +65,11 @@ def sft_config(output_dir: str | Path, *, max_steps: int, learning_rate: float, 
 
 def warm_start(model, tokenizer, records, *, output_dir: str | Path, max_steps: int,
                learning_rate: float = 2e-3, batch_size: int = 32, seed: int = 0, max_length: int = 512,
-               save: bool = True, callbacks=None, **config_extra) -> WarmStartResult:
+               save: bool = True, callbacks=None, print_logs: bool = True, **config_extra) -> WarmStartResult:
     """Fine-tune `model` on `records` (dicts with "prompt" and "completion") with TRL's SFTTrainer.
 
-    Extra columns in the records are dropped. With `save`, the model and tokenizer are written to
+    Extra columns in the records are dropped. `print_logs=False` drops the trainer's printed log dicts
+    (the losses are still returned). With `save`, the model and tokenizer are written to
     `output_dir` with `save_pretrained` (a directory `load_model_and_tokenizer` accepts).
     """
     from datasets import Dataset
@@ -90,6 +91,10 @@ def warm_start(model, tokenizer, records, *, output_dir: str | Path, max_steps: 
     try:
         trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                              callbacks=callbacks)
+        if not print_logs:
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
         trainer.train()
     finally:
         tokenizer.padding_side = padding_side
