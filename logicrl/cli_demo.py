@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from logicrl.demo import README_END, README_START, DemoSettings, run_demo
+    from logicrl.demo import DemoSettings, check_readme, run_demo
 
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative, got {args.seed}")
@@ -30,12 +30,7 @@ def run(args) -> int:
     readme = None
     if args.update_readme is not None:
         readme = Path(args.update_readme)
-        # Check the target before spending minutes on training.
-        if not readme.is_file():
-            raise UserError(f"--update-readme: {readme} not found")
-        text = readme.read_text(encoding="utf-8")
-        if text.count(README_START) != 1 or text.count(README_END) != 1:
-            raise UserError(f"--update-readme: {readme} needs one '{README_START}' ... '{README_END}' block")
+        check_readme(readme)  # before spending minutes on training
     _quiet_libraries()
     settings = DemoSettings.quick(args.seed) if args.quick else DemoSettings.full(args.seed)
     settings.threads = args.threads

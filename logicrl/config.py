@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from logicrl.errors import UserError
+from logicrl.errors import UserError, first_line
 from logicrl.ray.settings import RaySettings
 
 ALGORITHMS = ("grpo", "reinforce_pp", "ppo")
@@ -325,7 +325,7 @@ def load_config(source: str | os.PathLike | dict | TrainConfig | None = None,
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = first_line(exc)
             raise UserError(f"config file {path} is not valid YAML: {first}") from None
         if not isinstance(raw, dict):
             raise UserError(f"config file {path} must hold a mapping of fields, not {type(raw).__name__}")

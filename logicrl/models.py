@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from logicrl.errors import UserError
+from logicrl.errors import UserError, first_line
 
 EMBEDDED = "embedded"
 
@@ -97,7 +97,7 @@ def load_tokenizer(name_or_path: str | os.PathLike = EMBEDDED):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except OSError as exc:
-        raise UserError(f"cannot load tokenizer {str(name_or_path)!r}: {str(exc).splitlines()[0]}") from exc
+        raise UserError(f"cannot load tokenizer {str(name_or_path)!r}: {first_line(exc)}") from exc
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -128,7 +128,7 @@ def load_model_and_tokenizer(
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
     except OSError as exc:
-        raise UserError(f"cannot load model {str(name_or_path)!r}: {str(exc).splitlines()[0]}") from exc
+        raise UserError(f"cannot load model {str(name_or_path)!r}: {first_line(exc)}") from exc
     if adapter is not None:
         adapter_path = Path(adapter).expanduser()
         if not (adapter_path / "adapter_config.json").is_file():

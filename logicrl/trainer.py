@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from logicrl.config import TrainConfig, load_config, validate
-from logicrl.errors import UserError
+from logicrl.errors import UserError, first_line
 
 IN_RAY_WORKER_ENV = "LOGICRL_IN_RAY_WORKER"
 WARM_START_DIR = "warm_start"
@@ -160,7 +160,7 @@ def require_rollout_backend(config: TrainConfig) -> None:
         try:
             require_vllm()
         except (UserError, ImportError, RuntimeError) as exc:  # name the field that asked for vLLM
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = first_line(exc)
             raise UserError(f"config field rollout_backend={config.rollout_backend}: {message}") from None
     elif importlib.util.find_spec("vllm") is None:
         raise UserError(f"config field rollout_backend={config.rollout_backend}: vLLM is not installed "
@@ -181,7 +181,7 @@ def build_rewards(config: TrainConfig) -> tuple[list, list[float]]:
         except UserError:
             raise
         except (ValueError, TypeError, ImportError, AttributeError, KeyError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = first_line(exc)
             raise UserError(f"config field rewards[{i}].name: cannot build reward {name!r}: {message}") from None
         funcs.append(fn)
         weights.append(float(spec.get("weight", 1.0)))
@@ -360,7 +360,7 @@ def grpo_args(config: TrainConfig, run_dir: Path, trainer_cls):
     try:
         return GRPOConfig(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise UserError(f"config: TRL rejected the settings: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"config: TRL rejected the settings: {first_line(exc)}") from None
 
 
 def build_trainer(config, callbacks=None):

@@ -186,3 +186,10 @@ def test_logicrl_train_stays_the_function_after_the_trainer_module_is_imported()
     import logicrl.trainer
 
     assert callable(logicrl.train) and logicrl.train.__module__ == "logicrl"
+
+
+def test_first_line_of_library_errors():
+    from logicrl.errors import first_line
+
+    assert first_line(OSError("cannot open\ntraceback details")) == "cannot open"
+    assert first_line(OSError()) == "OSError"  # an empty message once raised IndexError in the CLI path

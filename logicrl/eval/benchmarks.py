@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from logicrl.errors import UserError
+from logicrl.errors import UserError, first_line
 
 DATA_DIR_ENV = "LOGICRL_DATA_DIR"
 
@@ -231,7 +231,7 @@ def load_from_hub(name: str) -> Benchmark:
     try:
         dataset = datasets.load_dataset(hub_id, config, split=split)
     except Exception as exc:  # noqa: BLE001  (network, auth, missing dataset: all the user's to fix)
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise UserError(f"benchmark {name!r}: cannot load {hub_id} from the hub ({first}); {hint}") from None
     return rows_to_benchmark(name, list(dataset), source=f"hf:{hub_id}:{split}")
 

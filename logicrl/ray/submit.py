@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from logicrl.errors import UserError
+from logicrl.errors import UserError, first_line
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -104,7 +104,7 @@ def submit(config_path: str | os.PathLike, overrides: list[str] | None = None, a
     try:
         client = JobSubmissionClient(url)
     except (ConnectionError, RuntimeError) as exc:
-        raise UserError(f"cannot reach the Ray dashboard at {url}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"cannot reach the Ray dashboard at {url}: {first_line(exc)}") from None
     job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, submission_id=submission_id,
                                metadata={"logicrl_config": str(config_path)})
     print(f"logicrl submit: job {job_id} submitted to {url}", file=sys.stderr)
