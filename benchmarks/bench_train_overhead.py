@@ -90,7 +90,8 @@ def run_bare_trl(steps, algorithm):
         args = GRPOConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=8, num_generations=4,
                           max_completion_length=64, learning_rate=1e-4, save_strategy="no", seed=0, data_seed=0,
                           use_cpu=True, bf16=False, report_to=[], logging_steps=1, loss_type="dapo", beta=0.0,
-                          lr_scheduler_type="constant", dataloader_num_workers=0)
+                          lr_scheduler_type="constant", dataloader_num_workers=0,
+                          activation_checkpointing=False)  # as logicrl train does by default
         timer = step_timer()
         trainer = GRPOTrainer(model=model, reward_funcs=[rewards.get("kk", preset="logic_rl")], args=args,
                               train_dataset=dataset, processing_class=tokenizer, callbacks=[timer])

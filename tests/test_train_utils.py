@@ -104,3 +104,21 @@ def test_component_logging_with_scores_from_the_reward_call():
     assert wrapped(["p"], ["c"], n_people=[4], log_metric=logged.__setitem__, log_extra=print) == [1.0]
     assert "log_metric" not in seen and "log_extra" not in seen and seen["n_people"] == [4]
     assert logged == {"batch/n_people": 4.0, "accuracy": 1.0, "accuracy/n4": 1.0, "remote/correct": 1.0}
+
+
+def test_activation_checkpointing_follows_the_config_not_trls_default(tmp_path):
+    """TRL's GRPOConfig and SFTConfig default to gradient checkpointing (recomputing activations, a third
+    slower); ours is off unless the config asks for it."""
+    from logicrl.algorithms import get_algorithm
+    from logicrl.config import load_config
+    from logicrl.sft import sft_config
+    from logicrl.trainer import grpo_args
+
+    off = grpo_args(load_config(small_recipe(tmp_path)), tmp_path, get_algorithm("grpo"))
+    on = grpo_args(load_config(small_recipe(tmp_path, gradient_checkpointing=True)), tmp_path, get_algorithm("grpo"))
+    assert (off.activation_checkpointing, on.activation_checkpointing) == (False, True)
+    assert off.gradient_checkpointing is False  # the old name mirrors the new one
+    sft_off = sft_config(tmp_path, max_steps=1, learning_rate=1e-3, batch_size=2, seed=0, max_length=64)
+    sft_on = sft_config(tmp_path, max_steps=1, learning_rate=1e-3, batch_size=2, seed=0, max_length=64,
+                        activation_checkpointing=True)
+    assert (sft_off.activation_checkpointing, sft_on.activation_checkpointing) == (False, True)
