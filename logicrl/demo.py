@@ -8,6 +8,7 @@ two are compared puzzle by puzzle (paired difference with its standard error).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -46,8 +47,21 @@ class DemoSettings:
     """Batch warm-start examples of similar length (transformers' `group_by_length` sampler). Less padding
     (1.6 instead of 1.07 steps per second on 2 cores), but measured worse: after 600 steps the completion
     loss was 0.25 instead of 0.08 and greedy held-out accuracy 14.9% instead of 33.1%."""
-    rl_puzzles: dict = field(default_factory=lambda: {2: 1000, 3: 3000})
-    """RL prompt pool per number of people (disjoint seeds from the warm start)."""
+    shortcut_steps: int = 80
+    """Second warm-start phase: steps on the same puzzles where `shortcut_fraction` of the traces rewrite
+    the claims and then answer without trying any case (`cases : skip`). It gives the warm start the
+    habit of answering before checking, next to its checking skill, so that RL has a behaviour to select
+    (the priming of Gandhi et al. 2025). Measured: RL alone does not raise this model's checking skill
+    in minutes (docs/demo.md), while it switches such a habit within 30 steps. 0 skips the phase."""
+    shortcut_fraction: float = 0.7
+    """Share of shortcut traces in the second phase (the rest are full traces)."""
+    shortcut_learning_rate: float = 1e-3
+    """Peak learning rate of the second phase (cosine schedule)."""
+    rl_puzzles: dict = field(default_factory=lambda: {2: 1000})
+    """RL prompt pool per number of people (disjoint seeds from the warm start). 2 people only: there
+    checking pays most after this warm start (forced to check 42% right, forced to skip 31%; at 3 people
+    19% vs 19%), and the 3-people held-out puzzles then test whether the habit carries over. Measured with
+    the mixed pool {2: 1000, 3: 3000}: the greedy habit did not move in 30 steps (checked cases 0% -> 0.4%)."""
     rl_steps: int = 30
     """RL optimizer steps."""
     rl_prompts_per_step: int = 16
@@ -86,7 +100,7 @@ class DemoSettings:
     def quick(cls, seed: int = 0) -> DemoSettings:
         return cls(seed=seed, sft_puzzles={2: 100, 3: 100}, sft_steps=20, sft_batch_size=8, rl_puzzles={2: 40, 3: 40},
                    rl_steps=2, rl_prompts_per_step=4, num_generations=4, heldout={2: 16, 3: 16},
-                   eval_temperatures=(0.0,), max_new_tokens=96, eval_batch_size=32)
+                   eval_temperatures=(0.0,), max_new_tokens=96, eval_batch_size=32, shortcut_steps=3)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -169,6 +183,11 @@ def rl_config(settings: DemoSettings, model_dir: Path, data_path: Path, out_dir:
     }
 
 
+def checked_cases(completion: str) -> bool:
+    """Whether a compact-format completion tried at least one case before answering."""
+    return " cases : try " in completion.split("</think>", 1)[0]
+
+
 def evaluate(model, tokenizer, puzzles, settings: DemoSettings, label: str, log) -> dict:
     from logicrl.heldout import evaluate_kk
 
@@ -177,11 +196,17 @@ def evaluate(model, tokenizer, puzzles, settings: DemoSettings, label: str, log)
         t = time.perf_counter()
         res = evaluate_kk(model, tokenizer, puzzles, prompt_style="compact", max_new_tokens=settings.max_new_tokens,
                           batch_size=settings.eval_batch_size, temperature=temp, seed=settings.seed,
-                          reward_preset=settings.reward_preset)
+                          reward_preset=settings.reward_preset, keep_completions=True)
+        res["checked"] = [int(checked_cases(c)) for c in res.pop("completions")]
+        res["overall"]["checked_rate"] = sum(res["checked"]) / max(1, len(res["checked"]))
+        for n, summary in res["by_people"].items():
+            flags = [c for c, m in zip(res["checked"], res["n_people"]) if m == n]
+            summary["checked_rate"] = sum(flags) / max(1, len(flags))
         key = "greedy" if temp == 0 else f"T{temp:g}"
         out[key] = res
         log(f"  {label} {key}: accuracy {res['overall']['accuracy']:.1%}, mean reward "
-            f"{res['overall']['mean_reward']:.3f} ({time.perf_counter() - t:.0f} s)")
+            f"{res['overall']['mean_reward']:.3f}, checked cases {res['overall']['checked_rate']:.0%} "
+            f"({time.perf_counter() - t:.0f} s)")
     return out
 
 
@@ -231,19 +256,22 @@ def results_markdown(summary: dict) -> str:
         title = "greedy decoding" if mode == "greedy" else f"sampled, temperature {mode[1:]}"
         b, a, c = summary["before"][mode], summary["after"][mode], summary["gain"][mode]
         lines += [f"**{title}**", "",
-                  "| people | puzzles | warm start | after RL | accuracy gain | mean reward (warm → RL) | reward gain |",
-                  "|---|---|---|---|---|---|---|"]
+                  ("| people | puzzles | warm start | after RL | accuracy gain | mean reward (warm → RL) | reward gain "
+                   "| checked cases (warm → RL) |"),
+                  "|---|---|---|---|---|---|---|---|"]
         for key in [*map(str, sorted(int(k) for k in b["by_people"])), "all"]:
             bb = b["overall"] if key == "all" else b["by_people"][key]
             aa = a["overall"] if key == "all" else a["by_people"][key]
             cc = c[key]
             lines.append(f"| {key} | {bb['n']} | {_pct(bb['accuracy'])} | {_pct(aa['accuracy'])} | "
                          f"{_pm(cc['accuracy'])} | {bb['mean_reward']:.3f} → {aa['mean_reward']:.3f} | "
-                         f"{_pm(cc['reward'], 1.0, '')} |")
+                         f"{_pm(cc['reward'], 1.0, '')} | {_pct(bb['checked_rate'])} → {_pct(aa['checked_rate'])} |")
         lines.append("")
     t = summary["timings"]
     lines.append(
-        f"Warm start: {s['sft_steps']} steps x {s['sft_batch_size']} (TRL SFTTrainer, {t['warm_start']:.0f} s); "
+        f"Warm start: {s['sft_steps']} steps x {s['sft_batch_size']}"
+        + (f" + {s['shortcut_steps']} steps with {s['shortcut_fraction']:.0%} shortcut traces" if s.get("shortcut_steps") else "")
+        + f" (TRL SFTTrainer, {t['warm_start'] + t.get('warm_start_shortcut', 0.0):.0f} s); "
         f"RL: {s['rl_steps']} GRPO steps ({s['loss_type']}, {s['rl_prompts_per_step']} prompts x "
         f"{s['num_generations']} completions, lr {s['rl_learning_rate']:g}, beta {s['beta']:g}, "
         f"reward kk/{s['reward_preset']}; {t['rl']:.0f} s); total {t['total']:.0f} s. "
@@ -323,6 +351,16 @@ _RL_ONLY = ("rl_puzzles", "rl_steps", "rl_prompts_per_step", "num_generations", 
             "rl_temperature", "loss_type", "scale_rewards", "threads")
 
 
+def warm_start_fingerprint(settings: DemoSettings, heldout, model_name: str) -> dict:
+    """What the warm start and its evaluation depend on (a rerun that changes only RL settings reuses them).
+
+    The held-out quizzes are part of it: they exclude RL quizzes, so the RL pool can change them.
+    """
+    digest = hashlib.sha256("\0".join(p.quiz for p in heldout).encode()).hexdigest()
+    return {"settings": {k: v for k, v in _settings_dict(settings).items() if k not in _RL_ONLY},
+            "model": model_name, "heldout": digest}
+
+
 def _settings_dict(settings: DemoSettings) -> dict:
     """JSON-safe settings (dict keys as strings, tuples as lists)."""
     return json.loads(json.dumps({k: ({str(a): b for a, b in v.items()} if isinstance(v, dict) else v)
@@ -370,9 +408,7 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
 
     warm_dir = out / "warm_start"
     stage_file = out / "warm_start_stage.json"
-    # Only what the warm start and its evaluation depend on: changing RL settings reuses them.
-    fingerprint = {"settings": {k: v for k, v in _settings_dict(settings).items() if k not in _RL_ONLY},
-                   "model": model_dir.name}
+    fingerprint = warm_start_fingerprint(settings, data["heldout"], model_dir.name)
     stage = json.loads(stage_file.read_text()) if stage_file.is_file() else None
     if stage and stage.get("fingerprint") == fingerprint and (warm_dir / "config.json").is_file():
         # Same settings and base model: the warm start and its evaluation are reused (a rerun after an
@@ -395,6 +431,18 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
         first = result.losses[0][1] if result.losses else float("nan")
         last = result.losses[-1][1] if result.losses else float("nan")
         log(f"[3/6] warm start: {result.steps} steps, loss {first:.3f} -> {last:.3f} ({timings['warm_start']:.0f} s)")
+        if settings.shortcut_steps > 0:
+            t = time.perf_counter()
+            pool = list(data["sft"])
+            random.Random(settings.seed + 2).shuffle(pool)  # other examples first than in phase one
+            records = sft_records(pool, shortcut_fraction=settings.shortcut_fraction, seed=settings.seed)
+            result = sft.warm_start(result.model, tokenizer, records, output_dir=warm_dir,
+                                    max_steps=settings.shortcut_steps, learning_rate=settings.shortcut_learning_rate,
+                                    batch_size=settings.sft_batch_size, seed=settings.seed + 1, max_length=512,
+                                    logging_steps=max(1, settings.shortcut_steps // 5), print_logs=False)
+            timings["warm_start_shortcut"] = time.perf_counter() - t
+            log(f"[3/6] warm start, shortcut phase: {result.steps} steps with {settings.shortcut_fraction:.0%} "
+                f"shortcut traces ({timings['warm_start_shortcut']:.0f} s)")
 
         t = time.perf_counter()
         before = evaluate(result.model, tokenizer, data["heldout"], settings, "warm start", log)
@@ -403,7 +451,7 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
         del model, result
         atomic_write_text(stage_file, json.dumps({
             "fingerprint": fingerprint, "before": before,
-            "timings": {k: timings[k] for k in ("warm_start", "eval_before")}}))
+            "timings": {k: timings[k] for k in ("warm_start", "warm_start_shortcut", "eval_before") if k in timings}}))
 
     t = time.perf_counter()
     rl_dir = out / "rl"

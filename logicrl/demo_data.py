@@ -23,6 +23,7 @@ rewards grade it unchanged.
 from __future__ import annotations
 
 import itertools
+import random
 
 from puzzles.statements import evaluate
 
@@ -66,10 +67,16 @@ def compact_prompt(puzzle) -> str:
     return puzzle.quiz + "\n"
 
 
-def compact_completion(puzzle) -> str:
-    """The full target completion (trace and answer) for one puzzle; see the module docstring."""
+def compact_completion(puzzle, shortcut: bool = False) -> str:
+    """The full target completion (trace and answer) for one puzzle; see the module docstring.
+
+    `shortcut=True` rewrites the claims and then answers without trying any case
+    (`<think> claims : ... ; cases : skip so end </think><answer>...`): the habit of answering before checking.
+    """
     names, statements = puzzle.names, puzzle.statements
     rewrite = " ".join(f"{names[i]} says {_expr(s, names)} ;" for i, s in enumerate(statements))
+    if shortcut:
+        return f"<think> claims : {rewrite} cases : skip so end </think><answer>{puzzle.solution_text_format}</answer>"
     lines = [f"<think> claims : {rewrite} cases :"]
     for assignment in itertools.product((True, False), repeat=len(names)):
         head = " ".join(f"{n} {'K' if a else 'N'}" for n, a in zip(names, assignment))
@@ -89,14 +96,21 @@ def compact_completion(puzzle) -> str:
     return " ".join(lines) + f" so end </think><answer>{puzzle.solution_text_format}</answer>"
 
 
-def sft_records(puzzles_list) -> list[dict]:
-    """Prompt/completion records for TRL's SFTTrainer (plus the columns the rewards read)."""
+def sft_records(puzzles_list, shortcut_fraction: float = 0.0, seed: int = 0) -> list[dict]:
+    """Prompt/completion records for TRL's SFTTrainer (plus the columns the rewards read).
+
+    A random `shortcut_fraction` of the puzzles (drawn with `seed`) get the shortcut completion.
+    """
+    if not 0.0 <= shortcut_fraction <= 1.0:
+        raise ValueError(f"shortcut_fraction must lie in [0, 1], got {shortcut_fraction}")
+    rng = random.Random(seed)
+    shortcut = set(rng.sample(range(len(puzzles_list)), round(shortcut_fraction * len(puzzles_list))))
     return [
         {
             "prompt": compact_prompt(p),
-            "completion": compact_completion(p),
+            "completion": compact_completion(p, shortcut=i in shortcut),
             "solution_text_format": p.solution_text_format,
             "n_people": p.n_people,
         }
-        for p in puzzles_list
+        for i, p in enumerate(puzzles_list)
     ]

@@ -44,6 +44,32 @@ def test_sft_records_carry_the_reward_columns():
     assert rec["solution_text_format"] == p.solution_text_format and rec["n_people"] == 2
 
 
+def test_shortcut_completions_skip_the_cases_but_keep_format_and_answer():
+    from logicrl.demo import checked_cases
+
+    for n_people in (2, 3):
+        puzzles = generate_kk(n_people, 40, seed=4)
+        prompts = [compact_prompt(p) for p in puzzles]
+        short = [compact_completion(p, shortcut=True) for p in puzzles]
+        # Same reward as the full trace: the shortcut differs only in not checking any case.
+        assert _kk_reward(prompts, short, puzzles) == [3.0] * len(puzzles)
+        assert not any(checked_cases(c) for c in short)
+        assert all(checked_cases(compact_completion(p)) for p in puzzles)
+
+
+def test_sft_records_shortcut_fraction_is_exact_and_seeded():
+    from logicrl.demo import checked_cases
+
+    puzzles = generate_kk(3, 50, seed=1)
+    recs = sft_records(puzzles, shortcut_fraction=0.4, seed=7)
+    flags = [checked_cases(r["completion"]) for r in recs]
+    assert flags.count(False) == 20
+    assert flags == [checked_cases(r["completion"]) for r in sft_records(puzzles, shortcut_fraction=0.4, seed=7)]
+    assert flags != [checked_cases(r["completion"]) for r in sft_records(puzzles, shortcut_fraction=0.4, seed=8)]
+    with pytest.raises(ValueError, match="shortcut_fraction"):
+        sft_records(puzzles, shortcut_fraction=1.5)
+
+
 def _scripted(puzzles, plan):
     """A test double for the model: per puzzle, 'right', 'wrong' (one person flipped, good format) or 'junk'."""
     by_prompt = {}
@@ -136,6 +162,9 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert summary["train_reward"]["steps"] == 2
     table = (out / "results.md").read_text()
     assert "| people | puzzles | warm start | after RL |" in table and "| all | 32 |" in table
+    assert "| checked cases (warm → RL) |" in table and "shortcut traces" in table
+    assert summary["timings"]["warm_start_shortcut"] > 0  # the second warm-start phase ran
+    assert 0.0 <= summary["before"]["greedy"]["overall"]["checked_rate"] <= 1.0
     assert table.split("\n", 2)[2] in printed  # the printed table is the saved one
     assert (out / "reward_curves.png").read_bytes()[:4] == b"\x89PNG"
     text = readme.read_text()
@@ -153,3 +182,18 @@ def test_demo_data_sets_are_disjoint_and_use_the_name_pool():
     assert not (quizzes[0] & quizzes[2]) and not (quizzes[1] & quizzes[2]) and not (quizzes[0] & quizzes[1])
     assert all(p.names == list(settings.names[: p.n_people]) for k in data for p in data[k])
     assert make_data(DemoSettings.quick(seed=5))["heldout"][0].quiz == data["heldout"][0].quiz  # deterministic
+
+
+def test_warm_start_fingerprint_ignores_rl_settings_but_not_the_heldout_set():
+    import dataclasses
+
+    from logicrl.demo import DemoSettings, make_data, warm_start_fingerprint
+
+    base = DemoSettings.quick(seed=2)
+    held = make_data(base)["heldout"]
+    fp = warm_start_fingerprint(base, held, "m")
+    rl_only = dataclasses.replace(base, rl_learning_rate=1e-4, rl_steps=7, beta=0.0)
+    assert warm_start_fingerprint(rl_only, held, "m") == fp
+    assert warm_start_fingerprint(dataclasses.replace(base, shortcut_fraction=0.5), held, "m") != fp
+    assert warm_start_fingerprint(base, held[1:], "m") != fp  # same settings, other held-out puzzles
+    assert warm_start_fingerprint(base, held, "other-model") != fp
