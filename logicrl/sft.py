@@ -36,6 +36,8 @@ def sft_config(output_dir: str | Path, *, max_steps: int, learning_rate: float, 
     import torch
     from trl import SFTConfig
 
+    from logicrl.trl_compat import checkpointing_kwargs
+
     if use_cpu is None:
         use_cpu = not torch.cuda.is_available()
     return SFTConfig(
@@ -59,9 +61,8 @@ def sft_config(output_dir: str | Path, *, max_steps: int, learning_rate: float, 
         bf16=False if use_cpu else torch.cuda.is_bf16_supported(),
         dataloader_num_workers=0,
         disable_tqdm=True,
-        # SFTConfig defaults to gradient checkpointing (recomputing activations, about a third slower):
-        # off unless asked, under transformers 5's name.
-        activation_checkpointing=extra.pop("activation_checkpointing", False),
+        # SFTConfig defaults to gradient checkpointing (about a third slower): off unless asked.
+        **checkpointing_kwargs(SFTConfig, extra.pop("activation_checkpointing", False)),
         **extra,
     )
 

@@ -315,6 +315,8 @@ def grpo_args(config: TrainConfig, run_dir: Path, trainer_cls):
     import torch
     from trl import GRPOConfig
 
+    from logicrl.trl_compat import checkpointing_kwargs
+
     on_gpu = torch.cuda.is_available()
     bf16 = config.bf16 if config.bf16 is not None else (on_gpu and torch.cuda.is_bf16_supported())
     if bf16 and not on_gpu:
@@ -354,9 +356,8 @@ def grpo_args(config: TrainConfig, run_dir: Path, trainer_cls):
         vllm_mode=config.vllm_mode,
         vllm_gpu_memory_utilization=config.vllm_gpu_memory_utilization,
     )
-    # Always explicit, under transformers 5's name: TRL's configs default the old name to True, which
-    # would recompute every activation in the backward pass unasked (about a third slower on CPU).
-    kwargs["activation_checkpointing"] = config.gradient_checkpointing
+    # Always explicit: TRL's configs default it to True (every activation recomputed, a third slower).
+    kwargs.update(checkpointing_kwargs(GRPOConfig, config.gradient_checkpointing))
     kwargs.update(config.trl)
     try:
         return GRPOConfig(**kwargs)

@@ -122,3 +122,23 @@ def test_activation_checkpointing_follows_the_config_not_trls_default(tmp_path):
     sft_on = sft_config(tmp_path, max_steps=1, learning_rate=1e-3, batch_size=2, seed=0, max_length=64,
                         activation_checkpointing=True)
     assert (sft_off.activation_checkpointing, sft_on.activation_checkpointing) == (False, True)
+
+
+def test_checkpointing_kwargs_uses_the_name_the_config_class_knows():
+    """transformers 5.24 calls it activation_checkpointing; the vLLM env's 5.17 only gradient_checkpointing."""
+    import dataclasses
+
+    from logicrl.trl_compat import checkpointing_kwargs
+
+    @dataclasses.dataclass
+    class OldConfig:
+        gradient_checkpointing: bool = True
+
+    @dataclasses.dataclass
+    class NewConfig:
+        gradient_checkpointing: bool = True
+        activation_checkpointing: bool = True
+
+    assert checkpointing_kwargs(OldConfig, False) == {"gradient_checkpointing": False}
+    assert checkpointing_kwargs(NewConfig, 0) == {"activation_checkpointing": False}
+    assert OldConfig(**checkpointing_kwargs(OldConfig, True)).gradient_checkpointing is True
