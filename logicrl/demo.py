@@ -422,7 +422,9 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
     else:
         t = time.perf_counter()
         model, tokenizer = load_model_and_tokenizer(model_dir)
+        # With a shortcut phase, phase one's model is not saved: phase two writes the warm start.
         result = sft.warm_start(model, tokenizer, sft_records(data["sft"]), output_dir=warm_dir,
+                                save=settings.shortcut_steps <= 0,
                                 max_steps=settings.sft_steps, learning_rate=settings.sft_learning_rate,
                                 batch_size=settings.sft_batch_size, seed=settings.seed, max_length=512,
                                 logging_steps=max(1, settings.sft_steps // 10), print_logs=False,
@@ -434,7 +436,7 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
         if settings.shortcut_steps > 0:
             t = time.perf_counter()
             pool = list(data["sft"])
-            random.Random(settings.seed + 2).shuffle(pool)  # other examples first than in phase one
+            random.Random(settings.seed + 2).shuffle(pool)  # a different order from phase one
             records = sft_records(pool, shortcut_fraction=settings.shortcut_fraction, seed=settings.seed)
             result = sft.warm_start(result.model, tokenizer, records, output_dir=warm_dir,
                                     max_steps=settings.shortcut_steps, learning_rate=settings.shortcut_learning_rate,

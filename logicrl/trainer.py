@@ -356,7 +356,7 @@ def grpo_args(config: TrainConfig, run_dir: Path, trainer_cls):
         vllm_mode=config.vllm_mode,
         vllm_gpu_memory_utilization=config.vllm_gpu_memory_utilization,
     )
-    # Always explicit: TRL's configs default it to True (every activation recomputed, a third slower).
+    # Always explicit: TRL's configs default it to True (every activation recomputed in the backward pass).
     kwargs.update(checkpointing_kwargs(GRPOConfig, config.gradient_checkpointing))
     kwargs.update(config.trl)
     try:

@@ -107,8 +107,8 @@ def test_component_logging_with_scores_from_the_reward_call():
 
 
 def test_activation_checkpointing_follows_the_config_not_trls_default(tmp_path):
-    """TRL's GRPOConfig and SFTConfig default to gradient checkpointing (recomputing activations, a third
-    slower); ours is off unless the config asks for it."""
+    """TRL's GRPOConfig and SFTConfig default to gradient checkpointing (recomputing activations, slower);
+    ours is off unless the config asks for it."""
     from logicrl.algorithms import get_algorithm
     from logicrl.config import load_config
     from logicrl.sft import sft_config
