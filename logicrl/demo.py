@@ -57,6 +57,9 @@ class DemoSettings:
     """Share of shortcut traces in the second phase (the rest are full traces)."""
     shortcut_learning_rate: float = 1e-3
     """Peak learning rate of the second phase (cosine schedule)."""
+    shortcut_answer: str = "solution"
+    """Answer of the shortcut traces: "solution" (the right answer, guessed from the claims) or "guess"
+    (a random assignment, so answering at once is right by chance only)."""
     rl_puzzles: dict = field(default_factory=lambda: {2: 1000})
     """RL prompt pool per number of people (disjoint seeds from the warm start). 2 people only: there
     checking pays most after this warm start (forced to check 42% right, forced to skip 31%; at 3 people
@@ -437,7 +440,8 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
             t = time.perf_counter()
             pool = list(data["sft"])
             random.Random(settings.seed + 2).shuffle(pool)  # a different order from phase one
-            records = sft_records(pool, shortcut_fraction=settings.shortcut_fraction, seed=settings.seed)
+            records = sft_records(pool, shortcut_fraction=settings.shortcut_fraction, seed=settings.seed,
+                                  shortcut_answer=settings.shortcut_answer)
             result = sft.warm_start(result.model, tokenizer, records, output_dir=warm_dir,
                                     max_steps=settings.shortcut_steps, learning_rate=settings.shortcut_learning_rate,
                                     batch_size=settings.sft_batch_size, seed=settings.seed + 1, max_length=512,

@@ -67,16 +67,18 @@ def compact_prompt(puzzle) -> str:
     return puzzle.quiz + "\n"
 
 
-def compact_completion(puzzle, shortcut: bool = False) -> str:
+def compact_completion(puzzle, shortcut: bool = False, answer: str | None = None) -> str:
     """The full target completion (trace and answer) for one puzzle; see the module docstring.
 
     `shortcut=True` rewrites the claims and then answers without trying any case
     (`<think> claims : ... ; cases : skip so end </think><answer>...`): the habit of answering before checking.
+    `answer` replaces the shortcut's answer (the solution by default), e.g. with a guess.
     """
     names, statements = puzzle.names, puzzle.statements
     rewrite = " ".join(f"{names[i]} says {_expr(s, names)} ;" for i, s in enumerate(statements))
     if shortcut:
-        return f"<think> claims : {rewrite} cases : skip so end </think><answer>{puzzle.solution_text_format}</answer>"
+        answer = puzzle.solution_text_format if answer is None else answer
+        return f"<think> claims : {rewrite} cases : skip so end </think><answer>{answer}</answer>"
     lines = [f"<think> claims : {rewrite} cases :"]
     for assignment in itertools.product((True, False), repeat=len(names)):
         head = " ".join(f"{n} {'K' if a else 'N'}" for n, a in zip(names, assignment))
@@ -96,19 +98,34 @@ def compact_completion(puzzle, shortcut: bool = False) -> str:
     return " ".join(lines) + f" so end </think><answer>{puzzle.solution_text_format}</answer>"
 
 
-def sft_records(puzzles_list, shortcut_fraction: float = 0.0, seed: int = 0) -> list[dict]:
+SHORTCUT_ANSWERS = ("solution", "guess")
+
+
+def guess_answer(puzzle, rng: random.Random) -> str:
+    """A uniformly random knight/knave assignment in the answer format (right by chance only)."""
+    from puzzles.render import solution_text_format
+
+    return solution_text_format(puzzle.names, [rng.random() < 0.5 for _ in puzzle.names], puzzle.roles)
+
+
+def sft_records(puzzles_list, shortcut_fraction: float = 0.0, seed: int = 0,
+                shortcut_answer: str = "solution") -> list[dict]:
     """Prompt/completion records for TRL's SFTTrainer (plus the columns the rewards read).
 
-    A random `shortcut_fraction` of the puzzles (drawn with `seed`) get the shortcut completion.
+    A random `shortcut_fraction` of the puzzles (drawn with `seed`) get the shortcut completion, whose
+    answer is the solution (`shortcut_answer="solution"`) or a random guess (`"guess"`).
     """
     if not 0.0 <= shortcut_fraction <= 1.0:
         raise ValueError(f"shortcut_fraction must lie in [0, 1], got {shortcut_fraction}")
+    if shortcut_answer not in SHORTCUT_ANSWERS:
+        raise ValueError(f"shortcut_answer must be one of {SHORTCUT_ANSWERS}, got {shortcut_answer!r}")
     rng = random.Random(seed)
     shortcut = set(rng.sample(range(len(puzzles_list)), round(shortcut_fraction * len(puzzles_list))))
+    guesses = {i: guess_answer(puzzles_list[i], rng) for i in sorted(shortcut)} if shortcut_answer == "guess" else {}
     return [
         {
             "prompt": compact_prompt(p),
-            "completion": compact_completion(p, shortcut=i in shortcut),
+            "completion": compact_completion(p, shortcut=i in shortcut, answer=guesses.get(i)),
             "solution_text_format": p.solution_text_format,
             "n_people": p.n_people,
         }

@@ -70,6 +70,23 @@ def test_sft_records_shortcut_fraction_is_exact_and_seeded():
         sft_records(puzzles, shortcut_fraction=1.5)
 
 
+def test_guess_shortcuts_answer_at_random_in_the_answer_format():
+    from logicrl.demo import checked_cases
+
+    puzzles = generate_kk(3, 400, seed=5)
+    recs = sft_records(puzzles, shortcut_fraction=0.5, seed=3, shortcut_answer="guess")
+    short = [(p, r) for p, r in zip(puzzles, recs) if not checked_cases(r["completion"])]
+    full = [(p, r) for p, r in zip(puzzles, recs) if checked_cases(r["completion"])]
+    assert len(short) == 200
+    scores = _kk_reward([r["prompt"] for _, r in short], [r["completion"] for _, r in short], [p for p, _ in short])
+    # Well-formed every time (never the -2 of an unparseable answer), right about 1 time in 8 (3 people).
+    assert min(scores) > -2.0 and 10 <= scores.count(3.0) <= 45
+    assert _kk_reward([r["prompt"] for _, r in full], [r["completion"] for _, r in full], [p for p, _ in full]) == [3.0] * 200
+    assert recs == sft_records(puzzles, shortcut_fraction=0.5, seed=3, shortcut_answer="guess")
+    with pytest.raises(ValueError, match="shortcut_answer"):
+        sft_records(puzzles, shortcut_fraction=0.5, shortcut_answer="oracle")
+
+
 def _scripted(puzzles, plan):
     """A test double for the model: per puzzle, 'right', 'wrong' (one person flipped, good format) or 'junk'."""
     by_prompt = {}
