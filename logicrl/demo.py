@@ -57,14 +57,16 @@ class DemoSettings:
     """Share of shortcut traces in the second phase (the rest are full traces)."""
     shortcut_learning_rate: float = 1e-3
     """Peak learning rate of the second phase (cosine schedule)."""
-    shortcut_answer: str = "solution"
-    """Answer of the shortcut traces: "solution" (the right answer, guessed from the claims) or "guess"
-    (a random assignment, so answering at once is right by chance only)."""
+    shortcut_answer: str = "guess"
+    """Answer of the shortcut traces: "guess" (a random assignment, so answering at once is right by chance
+    only) or "solution" (the right answer). Measured with "solution" (seeds 0 and 1): answering at once was
+    nearly as good as checking at 2 people (seed 1: 38.8% greedy), and greedy accuracy after RL rose on
+    one seed of two (docs/demo.md)."""
     rl_puzzles: dict = field(default_factory=lambda: {2: 1000})
     """RL prompt pool per number of people (disjoint seeds from the warm start). 2 people only: there
-    checking pays most after this warm start (forced to check 42% right, forced to skip 31%; at 3 people
-    19% vs 19%), and the 3-people held-out puzzles then test whether the habit carries over. Measured with
-    the mixed pool {2: 1000, 3: 3000}: the greedy habit did not move in 30 steps (checked cases 0% -> 0.4%)."""
+    checking pays most, and the 3-people held-out puzzles then test whether the habit carries over.
+    Measured with the mixed pool {2: 1000, 3: 3000} (solution shortcuts): the greedy habit did not move
+    in 30 steps (checked cases 0% -> 0.4%)."""
     rl_steps: int = 30
     """RL optimizer steps."""
     rl_prompts_per_step: int = 16
@@ -75,9 +77,11 @@ class DemoSettings:
     """RL learning rate (constant)."""
     beta: float = 0.04
     """KL coefficient against the warm start."""
-    rl_temperature: float = 0.7
-    """Sampling temperature of the RL rollouts (Logic-RL used 0.7; measured here: at 1.0 RL raised sampled
-    accuracy but left greedy decoding flat)."""
+    rl_temperature: float = 0.5
+    """Sampling temperature of the RL rollouts. Logic-RL used 0.7; measured here (seeds 0-2): at 0.7 this
+    small model's sampled case checks were hardly more often right than guesses, so RL had little to
+    select, and greedy checked cases reached 35-48% after 30 steps; at 0.5 the checks pay and they
+    reached 41-100%. At 1.0 RL raised sampled accuracy but left greedy decoding flat."""
     loss_type: str = "dr_grpo"
     """TRL loss aggregation."""
     scale_rewards: str = "none"
@@ -86,7 +90,7 @@ class DemoSettings:
     """`rewards.get("kk", preset=...)`: per-person partial credit."""
     heldout: dict = field(default_factory=lambda: {2: 500, 3: 1000})
     """Held-out puzzles per number of people."""
-    eval_temperatures: tuple = (0.0, 0.7)
+    eval_temperatures: tuple = (0.0, 0.5)
     """Evaluation passes: greedy (0.0) and sampled at the RL temperature."""
     max_new_tokens: int = 256
     """Generation budget (above the longest 3-people trace)."""
