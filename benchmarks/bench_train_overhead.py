@@ -62,7 +62,7 @@ def step_timer():
 
 
 def run_logicrl(steps, algorithm):
-    from logicrl.trainer import build_trainer
+    from logicrl.training import build_trainer
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -80,7 +80,7 @@ def run_bare_trl(steps, algorithm):
     import rewards
     from logicrl.config import load_config
     from logicrl.models import load_model_and_tokenizer
-    from logicrl.trainer import build_dataset
+    from logicrl.training.data import build_dataset
 
     with tempfile.TemporaryDirectory() as out:
         config = load_config(recipe(out, steps, algorithm))

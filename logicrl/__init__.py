@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 
 
 def train(config):
-    """Train a policy from a `logicrl.config.TrainConfig` (or a dict / YAML path). See logicrl.trainer."""
-    from logicrl.trainer import train as _train
+    """Train a policy from a `logicrl.config.TrainConfig` (or a dict / YAML path); returns a
+    `logicrl.training.TrainResult`. See `logicrl.training` and docs/training.md."""
+    from logicrl.training import train as _train
 
     return _train(config)

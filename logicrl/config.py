@@ -18,7 +18,6 @@ from typing import Any
 from logicrl.errors import UserError, first_line
 from logicrl.ray.settings import RaySettings
 
-ALGORITHMS = ("grpo", "reinforce_pp", "ppo")
 ROLLOUT_BACKENDS = ("hf", "vllm", "vllm_lora")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 
@@ -66,6 +65,11 @@ class DataSettings:
 
     seed: int = 0
     """Seed of the puzzle generator (the same seed gives the same data)."""
+
+    names: list[str] | None = None
+    """K&K: fixed names for generated puzzles (person i of every puzzle gets names[i]); None draws names
+    from the generator's pool. Held-out puzzles and `logicrl eval` on the trained model use them too. A
+    1M-parameter model cannot learn to copy names in minutes, so the CPU demo fixes three."""
 
     depth: int = 2
     """K&K: statement nesting depth of generated puzzles."""
@@ -182,7 +186,9 @@ class TrainConfig:
     """Continue from a checkpoint: "last" (the newest in output_dir) or a checkpoint directory."""
 
     algorithm: str = "grpo"
-    """"grpo" (TRL GRPOTrainer), "reinforce_pp" (REINFORCE++, Logic-RL) or "ppo" (value head + GAE)."""
+    """The advantage estimator: "grpo" (group-relative), "reinforce_pp" (REINFORCE++, Logic-RL), "ppo" (value
+    head + GAE), any name registered with `logicrl.algorithms.register_advantage_estimator`, a
+    "package.module:function" path or an entry point of the group `logicrl.algorithms`."""
 
     loss_type: str | None = None
     """Policy-loss aggregation, one of TRL's loss types (grpo, dr_grpo, dapo, bnpo, ...). None: TRL's
@@ -193,7 +199,7 @@ class TrainConfig:
 
     rollout_backend: str = "hf"
     """"hf" (transformers generate), "vllm" (TRL's vLLM integration) or "vllm_lora" (adapter-sync
-    rollouts through `logicrl.rollout_vllm`). vLLM needs the `gpu` extra."""
+    rollouts through `logicrl.training.rollout_vllm`). vLLM needs the `gpu` extra."""
 
     vllm_mode: str = "colocate"
     """vLLM placement for rollout_backend "vllm": "colocate" (same GPU) or "server" (`trl vllm-serve`)."""
@@ -424,18 +430,13 @@ def _coerce(tp, value, name: str):
 
 
 def _parse_people(value, name: str):
-    """Accept 3, "3-7", "3,5" or [3, 4] for lists of numbers of people."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [value]
-    if isinstance(value, str):
-        try:
-            if "-" in value:
-                lo, hi = (int(v) for v in value.split("-", 1))
-                return list(range(lo, hi + 1))
-            return [int(v) for v in value.split(",") if v.strip()]
-        except ValueError:
-            raise UserError(f"config field {name}: expected people like 3, 3-7 or [3, 5], got {value!r}") from None
-    return value
+    """Accept 3, "3-7", "3,5" or [3, 4] for lists of numbers of people (`puzzles.parse_people`)."""
+    from puzzles import parse_people
+
+    try:
+        return parse_people(value)
+    except ValueError as exc:
+        raise UserError(f"config field {name}: {exc}") from None
 
 
 def _require(ok: bool, message: str) -> None:
@@ -445,7 +446,9 @@ def _require(ok: bool, message: str) -> None:
 
 def validate(c: TrainConfig) -> None:
     """Check values that types alone do not catch. Raises UserError naming the field."""
-    _require(c.algorithm in ALGORITHMS, f"config field algorithm: {c.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    from logicrl.algorithms import get_algorithm
+
+    get_algorithm(c.algorithm)  # a registered name, a path or an entry point; UserError naming the field if not
     _require(c.loss_type is None or c.loss_type in LOSS_TYPES,
              f"config field loss_type: {c.loss_type!r} is not one of {', '.join(LOSS_TYPES)}")
     _require(c.scale_rewards in ("group", "batch", "none"),

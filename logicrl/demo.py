@@ -116,7 +116,7 @@ class DemoSettings:
 def _kk_set(n_people: int, count: int, seed: int, exclude: set[str], names=None) -> list:
     """`count` puzzles whose quiz text is not in `exclude`. Few distinct 2-people statement sets exist
     (a few hundred), so large sets are drawn from several generator seeds."""
-    from puzzles import generate_kk
+    from puzzles import generate_kk, with_names
 
     out, seen = [], set(exclude)
     chunk = 150 if n_people == 2 else count
@@ -124,7 +124,7 @@ def _kk_set(n_people: int, count: int, seed: int, exclude: set[str], names=None)
     while len(out) < count:
         for p in generate_kk(n_people, min(chunk, count), seed=seed * 1000 + sub):
             if names is not None:
-                p = _rename(p, names[:n_people])
+                p = with_names(p, names)
             if p.quiz not in seen:
                 seen.add(p.quiz)
                 out.append(p)
@@ -132,14 +132,6 @@ def _kk_set(n_people: int, count: int, seed: int, exclude: set[str], names=None)
         if sub > 10_000:
             raise RuntimeError(f"could not draw {count} distinct {n_people}-people puzzles")
     return out[:count]
-
-
-def _rename(puzzle, names):
-    """The same puzzle (statements, wording templates) told with other names."""
-    from puzzles.generate import build_puzzle
-
-    return build_puzzle(puzzle.statements, puzzle.solution, list(names), puzzle.roles, puzzle.template_ids,
-                        index=puzzle.index, depth=puzzle.depth, width=puzzle.width)
 
 
 def make_data(settings: DemoSettings) -> dict:
@@ -186,7 +178,7 @@ def rl_config(settings: DemoSettings, model_dir: Path, data_path: Path, out_dir:
         "progress_bar": True,
         "plot": True,
         "rewards": [{"name": "kk", "preset": settings.reward_preset}],
-        "data": {"kind": "kk", "path": str(data_path), "prompt_style": "compact"},
+        "data": {"kind": "kk", "path": str(data_path), "prompt_style": "compact", "names": list(settings.names)},
     }
 
 
@@ -196,14 +188,15 @@ def checked_cases(completion: str) -> bool:
 
 
 def evaluate(model, tokenizer, puzzles, settings: DemoSettings, label: str, log) -> dict:
-    from logicrl.heldout import evaluate_kk
+    from logicrl.eval.heldout import evaluate_kk
 
     out = {}
     for temp in settings.eval_temperatures:
         t = time.perf_counter()
         res = evaluate_kk(model, tokenizer, puzzles, prompt_style="compact", max_new_tokens=settings.max_new_tokens,
                           batch_size=settings.eval_batch_size, temperature=temp, seed=settings.seed,
-                          reward_preset=settings.reward_preset, keep_completions=True)
+                          reward_preset=settings.reward_preset, keep_completions=True,
+                          progress=f"{label}, {'greedy' if temp == 0 else f'T={temp:g}'}")
         res["checked"] = [int(checked_cases(c)) for c in res.pop("completions")]
         res["overall"]["checked_rate"] = sum(res["checked"]) / max(1, len(res["checked"]))
         for n, summary in res["by_people"].items():
@@ -219,7 +212,7 @@ def evaluate(model, tokenizer, puzzles, settings: DemoSettings, label: str, log)
 
 def compare(before: dict, after: dict) -> dict:
     """Paired differences (after - before) per evaluation mode, overall and by number of people."""
-    from logicrl.heldout import paired_difference
+    from logicrl.eval.heldout import paired_difference
 
     out = {}
     for mode, b in before.items():
@@ -290,7 +283,7 @@ def results_markdown(summary: dict) -> str:
 
 def plot_rewards(metrics_path: Path, out_png: Path, summary: dict) -> bool:
     """Training reward and accuracy per RL step (raw and smoothed), with the held-out before/after marks."""
-    from logicrl.callbacks import read_metrics
+    from logicrl.training.callbacks import read_metrics
 
     rows = [r for r in read_metrics(metrics_path) if "reward" in r and "step" in r]
     if not rows:
@@ -392,9 +385,10 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
 
 def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
     import logicrl
-    from logicrl import sft
-    from logicrl.demo_data import sft_records
+    from logicrl.config import load_config
     from logicrl.models import embedded_model_path, load_model_and_tokenizer
+    from logicrl.training import warm_start as sft
+    from logicrl.training.rundir import RECIPE_FILE, config_json
 
     timings: dict[str, float] = {}
 
@@ -430,7 +424,7 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
         t = time.perf_counter()
         model, tokenizer = load_model_and_tokenizer(model_dir)
         # With a shortcut phase, phase one's model is not saved: phase two writes the warm start.
-        result = sft.warm_start(model, tokenizer, sft_records(data["sft"]), output_dir=warm_dir,
+        result = sft.warm_start(model, tokenizer, sft.trace_records(data["sft"], "compact"), output_dir=warm_dir,
                                 save=settings.shortcut_steps <= 0,
                                 max_steps=settings.sft_steps, learning_rate=settings.sft_learning_rate,
                                 batch_size=settings.sft_batch_size, seed=settings.seed, max_length=512,
@@ -444,12 +438,13 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
             t = time.perf_counter()
             pool = list(data["sft"])
             random.Random(settings.seed + 2).shuffle(pool)  # a different order from phase one
-            records = sft_records(pool, shortcut_fraction=settings.shortcut_fraction, seed=settings.seed,
-                                  shortcut_answer=settings.shortcut_answer)
+            records = sft.trace_records(pool, "compact", shortcut_fraction=settings.shortcut_fraction,
+                                        seed=settings.seed, shortcut_answer=settings.shortcut_answer)
             result = sft.warm_start(result.model, tokenizer, records, output_dir=warm_dir,
                                     max_steps=settings.shortcut_steps, learning_rate=settings.shortcut_learning_rate,
                                     batch_size=settings.sft_batch_size, seed=settings.seed + 1, max_length=512,
-                                    logging_steps=max(1, settings.shortcut_steps // 5), print_logs=False)
+                                    logging_steps=max(1, settings.shortcut_steps // 5), print_logs=False,
+                                    progress_label="warm start, shortcut phase")
             timings["warm_start_shortcut"] = time.perf_counter() - t
             log(f"[3/6] warm start, shortcut phase: {result.steps} steps with {settings.shortcut_fraction:.0%} "
                 f"shortcut traces ({timings['warm_start_shortcut']:.0f} s)")
@@ -463,13 +458,18 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
             "fingerprint": fingerprint, "before": before,
             "timings": {k: timings[k] for k in ("warm_start", "warm_start_shortcut", "eval_before") if k in timings}}))
 
+    # The warm start, evaluated on its own (`logicrl eval --model <out>/warm_start`), takes the same prompt
+    # style and names as the RL run: its recipe is saved beside it.
+    recipe = load_config(rl_config(settings, warm_dir, rl_path, out / "rl"))
+    atomic_write_text(warm_dir / RECIPE_FILE, config_json(recipe))
+
     t = time.perf_counter()
     rl_dir = out / "rl"
     if rl_dir.exists():
         import shutil
 
         shutil.rmtree(rl_dir)  # metrics.jsonl appends: a rerun must start clean
-    train_result = logicrl.train(rl_config(settings, warm_dir, rl_path, rl_dir))
+    train_result = logicrl.train(recipe)
     timings["rl"] = time.perf_counter() - t
     log(f"[5/6] RL: {train_result.global_step} steps ({timings['rl']:.0f} s)")
 
@@ -479,7 +479,7 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
     timings["eval_after"] = time.perf_counter() - t
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
 
-    from logicrl.callbacks import read_metrics
+    from logicrl.training.callbacks import read_metrics
 
     rewards_seen = [r["reward"] for r in read_metrics(rl_dir / "metrics.jsonl") if isinstance(r.get("reward"), (int, float))]
     k = min(5, max(1, len(rewards_seen)))

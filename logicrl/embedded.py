@@ -97,7 +97,7 @@ def _fallback_corpus(rng: random.Random, count: int) -> list[str]:
 def _puzzle_corpus(seed: int) -> list[str]:
     """Text from the real puzzle generator and the demo's completion format."""
     import puzzles
-    from logicrl.demo_data import compact_completion, compact_prompt
+    from puzzles.compact import compact_completion, compact_prompt
 
     lines: list[str] = []
     for n_people in range(2, 9):

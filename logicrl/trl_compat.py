@@ -1,18 +1,271 @@
-"""Keyword arguments whose name differs between the transformers versions we run on."""
+"""Every place LogicRL touches TRL's (or transformers') internals, and nothing else.
+
+TRL 1.16 has no public hook for advantages, samplers or an extra loss term, so `LogicRLTrainer`, a
+`trl.GRPOTrainer` subclass, overrides a few private methods. They are all here, listed in `RELIED_ON`,
+and `tests/test_trl_compat.py` fails loudly when a TRL upgrade renames or re-signs one of them.
+
+What the overrides do, in the order of one RL step:
+
+1. `_get_train_sampler`: the curriculum's sampler replaces TRL's `RepeatSampler` (same group layout).
+2. TRL generates the rollouts (`_generate`, or our `rollout_func`) and calls `_calculate_rewards`,
+   which we wrap only to keep the gathered per-function rewards.
+3. `_generate_and_score_completions`: after TRL's own scoring, `score_advantages` calls the recipe's
+   registered advantage estimator (`logicrl.algorithms`) on the whole batch and replaces TRL's
+   `advantages` (the one place where advantages are computed, for every algorithm).
+4. `_compute_loss`: TRL's clipped policy loss (+ KL term); with a critic (PPO), plus the value loss.
+5. The optimizer step is transformers' `Trainer`; `create_optimizer`, `training_step`, `_save_checkpoint`,
+   `save_model` and `_load_optimizer_and_scheduler` only add the critic's parameters and state.
+
+`log_metric` is the one writer of TRL's per-step metrics (`_metrics`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import os
+
+import torch
+from torch import nn
+from trl import GRPOTrainer
+
+RELIED_ON: dict[str, tuple[str, ...]] = {
+    "_get_train_sampler": ("self", "dataset"),
+    "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
+    "_generate_and_score_completions": ("self", "inputs"),
+    "_compute_loss": ("self", "model", "inputs"),
+    "create_optimizer": ("self", "model"),
+    "training_step": ("self", "model", "inputs", "num_items_in_batch"),
+    "_save_checkpoint": ("self", "model", "trial"),
+    "save_model": ("self", "output_dir", "_internal_call"),
+    "_load_optimizer_and_scheduler": ("self", "checkpoint"),
+}
+"""GRPOTrainer methods LogicRLTrainer overrides, with the parameters it passes on."""
+
+SCORED_OUTPUT_KEYS = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "advantages")
+"""Keys of `_generate_and_score_completions`' output that the advantage hook reads or replaces."""
+
+TRAINER_ATTRIBUTES = ("_metrics", "reward_weights", "num_generations", "num_generations_eval", "num_iterations",
+                      "accelerator", "scale_rewards", "multi_objective_aggregation")
+"""GRPOTrainer attributes read here (checked on a built trainer by the tests; `current_gradient_accumulation_steps`,
+set by transformers' loop, is exercised by the PPO training test)."""
+
+CRITIC_FILE = "value_head.pt"
+"""The critic's weights, saved beside each checkpoint and the final model (a plain torch state dict)."""
+
+
+def check_trl() -> list[str]:
+    """What of `RELIED_ON` the installed TRL no longer provides (empty when all is there)."""
+    problems = []
+    for name, params in RELIED_ON.items():
+        method = getattr(GRPOTrainer, name, None)
+        if method is None:
+            problems.append(f"GRPOTrainer.{name} is gone")
+            continue
+        found = tuple(inspect.signature(method).parameters)
+        if found[: len(params)] != params:
+            problems.append(f"GRPOTrainer.{name}{found} no longer takes {params}")
+    return problems
 
 
 def checkpointing_kwargs(config_cls, enabled: bool) -> dict:
     """Activation (gradient) checkpointing on or off for a TRL/transformers config class.
 
-    TRL's GRPOConfig and SFTConfig default it to True, which recomputes every activation in the
-    backward pass (the demo's 440 warm-start steps: 390 s instead of 329 s on 2 cores), so logicrl always
-    passes it explicitly. transformers 5.24 names it `activation_checkpointing` (the old name still works
-    but warns); the vLLM environment's transformers 5.17 knows only `gradient_checkpointing`.
+    TRL's GRPOConfig and SFTConfig default it to True, which recomputes every activation in the backward
+    pass (the demo's 440 warm-start steps: 390 s instead of 329 s on 2 cores), so logicrl always passes it
+    explicitly. transformers 5.24 names it `activation_checkpointing` (the old name still works but warns);
+    the vLLM environment's transformers 5.17 knows only `gradient_checkpointing`.
     """
     names = {f.name for f in dataclasses.fields(config_cls)}
     key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return {key: bool(enabled)}
+
+
+def log_metric(trainer, name: str, value: float) -> None:
+    """Add `value` to the trainer's pending metrics of the current step (averaged per logging step and
+    written to metrics.jsonl, wandb and tensorboard with TRL's own)."""
+    mode = "train" if trainer.model.training else "eval"
+    trainer._metrics[mode][name].append(float(value))
+
+
+def backbone(model: nn.Module) -> nn.Module:
+    """The decoder stack whose output is the last hidden state, through DDP and peft wrappers."""
+    while hasattr(model, "module") and isinstance(model.module, nn.Module):
+        model = model.module
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return getattr(model, model.base_model_prefix)
+
+
+class LogicRLTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer with the recipe's advantage estimator, an optional critic and a curriculum sampler.
+
+    `algorithm`: a `logicrl.algorithms.Algorithm`; `recipe`: the `TrainConfig` its estimator reads;
+    `curriculum`: a `logicrl.training.curriculum.Curriculum` or None. Other arguments are GRPOTrainer's.
+    """
+
+    def __init__(self, *args, algorithm, recipe, curriculum=None, **kwargs):
+        # Set before super().__init__: TRL may build the dataloader's sampler during init.
+        self.algorithm = algorithm
+        self.recipe = recipe
+        self.curriculum = curriculum
+        self.critic = None
+        self.last_trl_advantages = None  # TRL's own advantages of the last batch (parity tests)
+        super().__init__(*args, **kwargs)
+        if algorithm.critic is not None:
+            unwrapped = self.accelerator.unwrap_model(self.model)
+            hidden = unwrapped.config.get_text_config().hidden_size
+            self.critic = algorithm.critic(hidden, recipe).to(self.accelerator.device, torch.float32)
+            self._captured_hidden: list[torch.Tensor] | None = None
+            backbone(unwrapped).register_forward_hook(self._capture_hidden)
+
+    # ---- 1. prompts: the curriculum's sampler
+
+    def _get_train_sampler(self, dataset=None):
+        if self.curriculum is None:
+            return super()._get_train_sampler(dataset)
+        from logicrl.training.curriculum import CurriculumSampler
+
+        return CurriculumSampler(
+            self.curriculum,
+            mini_repeat_count=self.num_generations,
+            batch_size=self.args.generation_batch_size // self.num_generations,
+            repeat_count=self.num_iterations * self.args.steps_per_generation,
+            seed=self.args.seed,
+        )
+
+    # ---- 2. rewards: TRL calls the reward functions; keep what it gathered
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._last_rewards_per_func = rewards_per_func  # (B_all, F), every process's completions
+        return rewards_per_func
+
+    # ---- 3. advantages: the recipe's estimator, for every algorithm
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        self.last_trl_advantages = output["advantages"]
+        return self.score_advantages(output)
+
+    def score_advantages(self, output: dict) -> dict:
+        """Replace `output["advantages"]` (local rows) with the estimator's, computed on every process's
+        completions; with a critic, also store values, returns and the value mask for the loss."""
+        from logicrl.algorithms import AdvantageBatch
+
+        acc = self.accelerator
+        per_func = self._last_rewards_per_func
+        weights = self.reward_weights.to(per_func.device)
+        unscorable = torch.isnan(per_func).all(dim=1)
+        rewards = (per_func * weights.unsqueeze(0)).nansum(dim=1)
+        rewards[unscorable] = torch.nan
+        mask = output["completion_mask"].float()
+        if "tool_mask" in output:
+            mask = mask * output["tool_mask"].float()
+        values = self._critic_values(output) * mask if self.critic is not None else None
+        local_rows, width = mask.shape
+        batch = AdvantageBatch(
+            rewards=rewards, rewards_per_func=per_func, reward_weights=weights,
+            completion_mask=_gather_rows(acc, mask).to(per_func.device),
+            num_generations=self.num_generations if self.model.training else self.num_generations_eval,
+            values=None if values is None else _gather_rows(acc, values).to(per_func.device),
+        )
+        advantages, returns = self.algorithm.estimator(batch, self.recipe)
+        rows = slice(acc.process_index * local_rows, (acc.process_index + 1) * local_rows)
+        output["advantages"] = _fit_width(advantages[rows], width).to(mask.device)
+        if self.critic is not None:
+            output["returns"] = _fit_width(returns[rows], width).to(mask.device)
+            output["old_values"] = values
+            output["value_mask"] = mask * (~unscorable[rows]).to(mask.device).unsqueeze(1).float()
+            log_metric(self, f"{self.algorithm.name}/value_mean", float(values.sum() / mask.sum().clamp(min=1.0)))
+        return output
+
+    # ---- 4. loss: TRL's policy loss, plus the critic's value loss
+
+    def _capture_hidden(self, module, args, output):
+        if self._captured_hidden is not None:
+            self._captured_hidden.append(output.last_hidden_state if hasattr(output, "last_hidden_state")
+                                         else output[0])
+
+    def _critic_values(self, output: dict) -> torch.Tensor:
+        """(B, T) critic values of the completion tokens, from one no-grad forward of the backbone."""
+        width = output["completion_ids"].size(1)
+        input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+        attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+        with torch.no_grad():
+            hidden = backbone(self.model)(input_ids=input_ids, attention_mask=attention_mask,
+                                          use_cache=False).last_hidden_state
+            return self.critic.values(hidden, width)
+
+    def _compute_loss(self, model, inputs):
+        if self.critic is None:
+            return super()._compute_loss(model, inputs)
+        self._captured_hidden = []  # the hidden states of TRL's own policy forward: no second forward
+        try:
+            policy_loss = super()._compute_loss(model, inputs)
+            hidden = torch.cat(self._captured_hidden, dim=0)
+        finally:
+            self._captured_hidden = None
+        values = self.critic.values(hidden, inputs["completion_ids"].size(1))
+        value_loss = self.critic.loss(values, inputs["old_values"], inputs["returns"], inputs["value_mask"])
+        log_metric(self, f"{self.algorithm.name}/value_loss", value_loss.item())
+        normalizer = self.current_gradient_accumulation_steps if self.model.training else 1.0
+        return policy_loss + self.recipe.ppo.vf_coef * value_loss / normalizer
+
+    # ---- 5. update: the critic's parameters and state beside the policy's
+
+    def create_optimizer(self, model=None):
+        optimizer = super().create_optimizer(model)
+        if self.critic is not None and not getattr(self, "_critic_group_added", False):
+            lr = self.recipe.ppo.value_learning_rate or self.args.learning_rate * 10
+            optimizer.add_param_group({"params": list(self.critic.parameters()), "lr": lr, "weight_decay": 0.0})
+            self._critic_group_added = True
+        return optimizer
+
+    def training_step(self, model, inputs, num_items_in_batch):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.critic is not None and self.accelerator.num_processes > 1:
+            # The critic lives outside DDP: average its gradients by hand.
+            for p in self.critic.parameters():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= self.accelerator.num_processes
+        return loss
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self.critic is not None and self.args.should_save:
+            folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+            self._save_critic(folder)
+
+    def save_model(self, output_dir=None, _internal_call=False):
+        super().save_model(output_dir, _internal_call)
+        if self.critic is not None and self.args.should_save:
+            self._save_critic(output_dir or self.args.output_dir)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        if self.critic is not None and checkpoint is not None:
+            path = os.path.join(checkpoint, CRITIC_FILE)
+            if os.path.isfile(path):
+                self.critic.load_state_dict(torch.load(path, map_location=self.accelerator.device))
+        super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _save_critic(self, folder: str) -> None:
+        os.makedirs(folder, exist_ok=True)
+        torch.save(self.critic.state_dict(), os.path.join(folder, CRITIC_FILE))
+
+
+def _gather_rows(accelerator, tensor: torch.Tensor) -> torch.Tensor:
+    """Every process's rows of a (B, T) tensor, padded with zeros to a common T."""
+    if accelerator.num_processes == 1:
+        return tensor
+    return accelerator.gather(accelerator.pad_across_processes(tensor, dim=1, pad_index=0))
+
+
+def _fit_width(t: torch.Tensor, width: int) -> torch.Tensor:
+    """A (B,) tensor as is; a (B, T') tensor cut or zero-padded to (B, width)."""
+    if t.dim() == 1:
+        return t
+    if t.size(1) < width:
+        t = nn.functional.pad(t, (0, width - t.size(1)))
+    return t[:, :width]

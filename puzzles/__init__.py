@@ -4,10 +4,10 @@ perturbations, prompts and I/O in the public K&K / Logic-RL record schema.
 Plain Python: no torch/transformers imports; `datasets`/`pyarrow` are imported only when used.
 """
 
-from puzzles.generate import generate_kk, iter_kk
+from puzzles.generate import generate_kk, iter_kk, parse_people, with_names
 from puzzles.io import from_record, load_kk, save_kk, to_dataset
 from puzzles.perturb import PERTURBATIONS, perturb, register_perturbation
-from puzzles.prompts import make_prompt, system_prompt
+from puzzles.prompts import PROMPT_STYLES, make_prompt, system_prompt
 from puzzles.puzzle import KKPuzzle
 from puzzles.render import ROLE_PAIRS
 from puzzles.solver import MAX_PEOPLE, MIN_PEOPLE, count_solutions, solve_kk
@@ -18,6 +18,7 @@ __all__ = [
     "MAX_PEOPLE",
     "MIN_PEOPLE",
     "PERTURBATIONS",
+    "PROMPT_STYLES",
     "ROLE_PAIRS",
     "KKPuzzle",
     "count_solutions",
@@ -29,6 +30,7 @@ __all__ = [
     "load_kk",
     "make_prompt",
     "make_trace",
+    "parse_people",
     "parse_statements",
     "perturb",
     "register_perturbation",
@@ -36,4 +38,5 @@ __all__ = [
     "solve_kk",
     "system_prompt",
     "to_dataset",
+    "with_names",
 ]

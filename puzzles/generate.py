@@ -16,6 +16,7 @@ Everything is drawn from one ``random.Random(seed)``: the same arguments give th
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 
 from puzzles.puzzle import KKPuzzle
@@ -243,3 +244,47 @@ def generate_kk(n_people: int, count: int, seed: int = 0, depth: int = 2, width:
     The same arguments give the same puzzles; a larger `count` extends a smaller one.
     """
     return list(iter_kk(n_people, count, seed, depth, width, **options))
+
+
+def with_names(puzzle: KKPuzzle, names) -> KKPuzzle:
+    """The same puzzle (statements, solution, wording templates, roles) told with other names, in order:
+    person i gets `names[i]`. Raises ValueError when fewer names than people are given."""
+    if len(names) < puzzle.n_people:
+        raise ValueError(f"{puzzle.n_people} people need {puzzle.n_people} names, got {len(names)}")
+    return build_puzzle(puzzle.statements, puzzle.solution, list(names[: puzzle.n_people]), puzzle.roles,
+                        puzzle.template_ids, index=puzzle.index, depth=puzzle.depth, width=puzzle.width)
+
+
+def parse_people(spec) -> list[int]:
+    """Numbers of people from 3, "3", "3-7" (a range), "3,5" (a list) or [3, 5]; each within
+    MIN_PEOPLE..MAX_PEOPLE. The one parser of people specs (recipes, `logicrl puzzles`, `kk:N` benchmarks).
+    Raises ValueError with a one-line message."""
+    from puzzles.solver import MAX_PEOPLE, MIN_PEOPLE
+
+    if isinstance(spec, bool):
+        raise ValueError(f"expected people like 3, 3-7 or 3,5, got {spec!r}")  # noqa: TRY004 (one error type for callers)
+    if isinstance(spec, int):
+        people = [spec]
+    elif isinstance(spec, (list, tuple)):
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in spec):
+            raise ValueError(f"expected a list of numbers of people, got {spec!r}")
+        people = list(spec)
+    elif isinstance(spec, str):
+        m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", spec)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise ValueError(f"people range {spec!r} is empty (the start is larger than the end)")
+            people = list(range(lo, hi + 1))
+        elif re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*,?\s*", spec):
+            people = [int(v) for v in spec.split(",") if v.strip()]
+        else:
+            raise ValueError(f"expected people like 3, 3-7 or 3,5, got {spec!r}")
+    else:
+        raise ValueError(f"expected people like 3, 3-7 or 3,5, got {spec!r}")  # noqa: TRY004 (one error type for callers)
+    if not people:
+        raise ValueError("no numbers of people given")
+    bad = [n for n in people if not MIN_PEOPLE <= n <= MAX_PEOPLE]
+    if bad:
+        raise ValueError(f"numbers of people must be within {MIN_PEOPLE}-{MAX_PEOPLE}, got {bad[0]}")
+    return people

@@ -52,18 +52,30 @@ def base_prompt(puzzle) -> str:
     return f"{system_prompt(roles)}\n\nUser: {quiz}\nAssistant: <think>"
 
 
+PROMPT_STYLES = ("chat", "base", "compact")
+"""chat: system prompt + quiz as chat messages (Logic-RL); base: the same as one string ending in
+"Assistant: <think>"; compact: the quiz alone, for the embedded model's compact trace (`puzzles.compact`)."""
+
+
 def make_prompt(puzzle, style: str = "chat", tokenizer=None, think_prefix: bool = False):
-    """The prompt for `puzzle` (a KKPuzzle, a record dict or the quiz text).
+    """The prompt for `puzzle` (a KKPuzzle, a record dict or the quiz text); the one K&K prompt builder of
+    the project (training, held-out evaluation and `logicrl eval` all call it).
 
     style="chat": the chat messages; with a `tokenizer`, the string from
         ``tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)``
         (plus "<think>" when `think_prefix`, as Logic-RL does for instruct models).
     style="base": "<instructions>\\n\\nUser: <quiz>\\nAssistant: <think>".
+    style="compact": "<quiz>\\n" (`puzzles.compact.compact_prompt`).
+    Raises ValueError for another style.
     """
     if style == "base":
         return base_prompt(puzzle)
+    if style == "compact":
+        from puzzles.compact import compact_prompt
+
+        return compact_prompt(puzzle)
     if style != "chat":
-        raise ValueError(f"prompt style must be 'chat' or 'base', got {style!r}")
+        raise ValueError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
     messages = chat_messages(puzzle)
     if tokenizer is None:
         return messages

@@ -10,10 +10,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-# The project's shared files sit beside the checkout (../shared); a clone elsewhere (CI in a temporary
-# folder) finds them through LOGICRL_SHARED_DIR or the workplace's fixed location.
-SHARED_CANDIDATES = [Path(p) for p in (os.environ.get("LOGICRL_SHARED_DIR"),) if p] + [
-    REPO.parent / "shared", Path("/work/shared")]
+# The project's shared files (AIME/AMC data) sit beside the checkout (../shared, where CI has them too);
+# a clone elsewhere names them with LOGICRL_SHARED_DIR.
+SHARED_CANDIDATES = [Path(p) for p in (os.environ.get("LOGICRL_SHARED_DIR"),) if p] + [REPO.parent / "shared"]
 
 
 @pytest.fixture(scope="session")
@@ -22,4 +21,7 @@ def shared_math_dir() -> Path:
         d = root / "data" / "math"
         if d.is_dir():
             return d
-    pytest.skip("shared math data not found in " + ", ".join(str(p) for p in SHARED_CANDIDATES))
+    message = "shared math data not found in " + ", ".join(str(p) for p in SHARED_CANDIDATES)
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message + " (set LOGICRL_SHARED_DIR)")  # CI has the data: a missing copy is an error
+    pytest.skip(message + " (set LOGICRL_SHARED_DIR)")

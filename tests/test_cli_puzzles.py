@@ -55,10 +55,10 @@ def test_role_options(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, msg", [
-    (["--people", "abc", "--count", "3"], "--people must be a number or a range"),
+    (["--people", "abc", "--count", "3"], "--people: expected people like 3, 3-7 or 3,5"),
     (["--people", "5-3", "--count", "3"], "is empty"),
-    (["--people", "1", "--count", "3"], "--people must be within 2-16"),
-    (["--people", "3-40", "--count", "3"], "--people must be within 2-16"),
+    (["--people", "1", "--count", "3"], "--people: numbers of people must be within 2-16"),
+    (["--people", "3-40", "--count", "3"], "--people: numbers of people must be within 2-16"),
     (["--people", "3", "--count", "0"], "--count must be at least 1"),
     (["--people", "3", "--count", "x"], "invalid int value"),
     (["--people", "3", "--count", "3", "--depth", "1"], "--depth must be within"),

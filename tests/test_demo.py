@@ -5,10 +5,15 @@ import math
 
 import pytest
 
-from logicrl.demo_data import compact_completion, compact_prompt, sft_records
 from logicrl.errors import UserError
-from logicrl.heldout import evaluate_kk, paired_difference
+from logicrl.eval.heldout import evaluate_kk, paired_difference
+from logicrl.training.warm_start import trace_records
 from puzzles import generate_kk, solve_kk
+from puzzles.compact import compact_completion, compact_prompt
+
+
+def sft_records(puzzles, **kwargs):
+    return trace_records(puzzles, "compact", **kwargs)
 
 
 def _kk_reward(prompts, completions, puzzles):

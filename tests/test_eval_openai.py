@@ -16,14 +16,15 @@ from logicrl.eval.runner import EvalConfig, run_eval
 
 class FakeServer:
     """An OpenAI-style server: /v1/completions and /v1/chat/completions answer "\\boxed{<number>}" where
-    the number is the first integer in the prompt times 2, plus the choice index. `fail_first` requests
-    get a 503; `max_choices` caps the choices per reply (servers that ignore `n`)."""
+    the number is the first integer in the prompt times 2, plus the choice index, plus how many earlier
+    requests asked the same prompt; `usage.completion_tokens` is 5 per choice. `fail_first` requests get a
+    503."""
 
-    def __init__(self, fail_first: int = 0, max_choices: int | None = None, reject: bool = False):
+    def __init__(self, fail_first: int = 0, reject: bool = False):
         self.requests: list[tuple[str, dict]] = []
         self.fail_first = fail_first
-        self.max_choices = max_choices
         self.reject = reject
+        self.seen: dict[str, int] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,7 +41,9 @@ class FakeServer:
                 chat = self.path == "/v1/chat/completions"
                 text = body["messages"][-1]["content"] if chat else body["prompt"]
                 base = 2 * int("".join(ch for ch in text.split("Problem ")[1] if ch.isdigit())[:4] or 0)
-                count = body["n"] if server.max_choices is None else min(body["n"], server.max_choices)
+                base += server.seen.get(text, 0)
+                server.seen[text] = server.seen.get(text, 0) + 1
+                count = body["n"]
                 choices = []
                 for i in range(count):
                     answer = f"work... \\boxed{{{base + i}}}"
@@ -84,21 +87,21 @@ def test_completions_and_chat_endpoints():
         assert out == [[f"work... \\boxed{{{42 + i}}}" for i in range(3)],
                        [f"work... \\boxed{{{10 + i}}}" for i in range(3)]]
         paths = sorted(path for path, _ in server.requests)
-        assert paths == ["/v1/chat/completions", "/v1/completions"]
-        body = dict(server.requests)["/v1/completions"]
-        assert body["model"] == "served-model" and body["n"] == 3 and body["temperature"] == 0.5
+        assert paths == ["/v1/chat/completions"] * 3 + ["/v1/completions"] * 3  # one request per completion
+        plain = [body for path, body in server.requests if path == "/v1/completions"]
+        assert [body["seed"] for body in plain] == [11, 12, 13] and all(body["n"] == 1 for body in plain)
+        body = plain[0]
+        assert body["model"] == "served-model" and body["temperature"] == 0.5
         assert body["top_p"] == 0.9 and body["max_tokens"] == 64 and body["prompt"] == "Problem 21: plain"
         assert b.generated_tokens == 30
+        assert b.last_token_counts == [[5, 5, 5], [5, 5, 5]]  # each completion's length from `usage`
 
 
-def test_retries_busy_server_and_tops_up_missing_choices():
+def test_retries_busy_server():
     with FakeServer(fail_first=2) as server:
         assert backend(server.url).generate(["Problem 1"], n=1, temperature=0, top_p=1, max_tokens=8,
                                             seed=0) == [["work... \\boxed{2}"]]
         assert len(server.requests) == 3
-    with FakeServer(max_choices=1) as server:
-        out = backend(server.url).generate(["Problem 3"], n=3, temperature=1, top_p=1, max_tokens=8, seed=0)
-        assert len(out[0]) == 3 and [body["n"] for _, body in server.requests] == [3, 2, 1]
 
 
 def test_errors_are_one_line_user_errors():
@@ -124,4 +127,5 @@ def test_full_eval_through_http(tmp_path):
     assert summary["pass@k"]["2"]["mean"] == 1.0
     assert summary["maj@k"]["1"]["mean"] == 1.0
     assert summary["generation"]["tokens"] == 5 * 2 * 5
+    assert summary["response_length"]["unit"] == "tokens" and summary["response_length"]["mean"] == 5
     assert all(path == "/v1/chat/completions" for path, _ in server.requests)

@@ -180,10 +180,11 @@ def test_atomic_write_gives_normal_file_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
 
 
-def test_logicrl_train_stays_the_function_after_the_trainer_module_is_imported():
-    """`import logicrl.trainer` must not shadow the public `logicrl.train(config)` (it once did)."""
+def test_logicrl_train_stays_the_function_after_the_training_package_is_imported():
+    """`import logicrl.training` must not shadow the public `logicrl.train(config)` (a module named
+    `logicrl/train.py` once did)."""
     import logicrl
-    import logicrl.trainer
+    import logicrl.training
 
     assert callable(logicrl.train) and logicrl.train.__module__ == "logicrl"
 

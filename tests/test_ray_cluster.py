@@ -144,7 +144,7 @@ def test_plain_ray_job_submit_runs_logicrl_train(head, tmp_path):
 
 
 def test_ray_train_two_workers_gloo(head, tmp_path):
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     out = tmp_path / "run"
     result = train(recipe(out, ray={"num_workers": 2, "address": head.address}))
@@ -160,7 +160,7 @@ def test_ray_train_two_workers_gloo(head, tmp_path):
 
 def test_failed_training_worker_resumes_from_last_checkpoint(head, tmp_path, monkeypatch):
     from logicrl.ray.train_ray import FAULT_ENV
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     out, marker = tmp_path / "run", tmp_path / "fault-happened"
     monkeypatch.setenv(FAULT_ENV, f"rank=1,step=1,marker={marker}")
@@ -182,7 +182,7 @@ def test_deepspeed_zero_one_step_on_cpu(head, tmp_path, stage):
     pytest.importorskip("deepspeed")
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("DeepSpeed on CPU JIT-compiles its shared-memory collectives op: needs a C++ compiler")
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     out = tmp_path / f"zero{stage}"
     ds = REPO / "examples" / f"deepspeed_zero{stage}.json"
@@ -242,7 +242,7 @@ def test_killed_reward_actor_is_restarted_and_its_chunk_retried(head, tmp_path):
 def test_training_scores_rewards_on_actor_pool(head, tmp_path):
     from ray.util.state import list_actors
 
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     def reward_actor_ids():
         return {a.actor_id for a in list_actors(filters=[("class_name", "=", "_RewardActor")], limit=1000)}

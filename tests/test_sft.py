@@ -18,13 +18,12 @@ def embedded(tmp_path_factory):
 def test_warm_start_lowers_the_completion_loss_and_saves_a_loadable_model(embedded, tmp_path):
     import torch
 
-    from logicrl.demo_data import sft_records
     from logicrl.models import load_model_and_tokenizer
-    from logicrl.sft import completion_loss, warm_start
+    from logicrl.training.warm_start import completion_loss, trace_records, warm_start
     from puzzles import generate_kk
 
     torch.manual_seed(0)
-    records = sft_records(generate_kk(2, 48, seed=1) + generate_kk(3, 48, seed=1))
+    records = trace_records(generate_kk(2, 48, seed=1) + generate_kk(3, 48, seed=1), "compact")
     probe = records[:16]
     model, tok = load_model_and_tokenizer(embedded)
     before = completion_loss(model, tok, probe)
@@ -41,7 +40,7 @@ def test_warm_start_lowers_the_completion_loss_and_saves_a_loadable_model(embedd
 
 def test_warm_start_rejects_bad_arguments(embedded, tmp_path):
     from logicrl.models import load_model_and_tokenizer
-    from logicrl.sft import warm_start
+    from logicrl.training.warm_start import warm_start
 
     model, tok = load_model_and_tokenizer(embedded)
     with pytest.raises(ValueError, match="max_steps"):

@@ -10,7 +10,7 @@ import pytest
 from test_train_utils import read_metrics, small_recipe
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
-from logicrl.curriculum import Curriculum, CurriculumCallback, CurriculumSampler
+from logicrl.training.curriculum import Curriculum, CurriculumCallback, CurriculumSampler
 
 N_PEOPLE = [3] * 6 + [4] * 6 + [5] * 6
 
@@ -91,7 +91,7 @@ def test_unknown_level_is_a_config_error():
 
 @pytest.mark.slow
 def test_training_run_moves_to_the_next_level(tmp_path):
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     recipe = small_recipe(tmp_path / "run", max_steps=3, data={"people": [3, 4], "count": 8},
                           curriculum={"mode": "schedule", "levels": [3, 4], "steps_per_level": 2})
@@ -105,7 +105,7 @@ def test_training_run_moves_to_the_next_level(tmp_path):
 
 @pytest.mark.slow
 def test_training_run_advances_on_threshold(tmp_path):
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     recipe = small_recipe(tmp_path / "run", max_steps=3, data={"people": [3, 4], "count": 8},
                           rewards=[{"name": "test_train_utils:always_correct"}],

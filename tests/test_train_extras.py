@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_warm_start_runs_sft_before_rl(tmp_path, style):
     from logicrl.config import load_config
     from logicrl.models import load_model_and_tokenizer
-    from logicrl.trainer import build_trainer, run_trainer
+    from logicrl.training import build_trainer, run_trainer
 
     recipe = small_recipe(tmp_path / "run", max_steps=1, data={"prompt_style": style},
                           warm_start={"steps": 2, "learning_rate": 1e-2, "batch_size": 4})
@@ -31,7 +31,7 @@ def test_warm_start_runs_sft_before_rl(tmp_path, style):
 
 
 def test_report_to_tensorboard(tmp_path):
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     train(small_recipe(tmp_path / "run", max_steps=1, report_to=["tensorboard"]))
     events = list((tmp_path / "run").rglob("events.out.tfevents.*"))
@@ -41,7 +41,7 @@ def test_report_to_tensorboard(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="the wandb extra is not installed")
 def test_report_to_wandb_offline(tmp_path, monkeypatch):
     """wandb in offline mode (no network here): the run is written locally with the reward metrics."""
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
@@ -60,9 +60,8 @@ def test_report_to_wandb_offline(tmp_path, monkeypatch):
     assert "finishing run" in (runs[0] / "logs" / "debug.log").read_text()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("logicrl.heldout") is None, reason="logicrl.heldout not present")
 def test_heldout_evaluation_every_n_steps(tmp_path):
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     result = train(small_recipe(tmp_path / "run", max_steps=2, heldout={"every_n_steps": 1, "people": [3, 4],
                                                                         "count": 2, "max_new_tokens": 8}))
@@ -78,7 +77,7 @@ def test_heldout_evaluation_every_n_steps(tmp_path):
 def test_math_data_with_math_reward(tmp_path):
     import json
 
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     data = tmp_path / "math.jsonl"
     data.write_text("\n".join(json.dumps({"problem": f"What is {a} + {a}?", "answer": str(2 * a)})
@@ -93,7 +92,7 @@ def test_math_data_with_math_reward(tmp_path):
 
 def test_math_data_errors_name_the_field(tmp_path):
     from logicrl.errors import UserError
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "1+1", "answer": "2"}\n')

@@ -11,9 +11,9 @@ pytestmark = pytest.mark.slow
 
 def test_lora_trains_only_adapters_and_round_trips(tmp_path):
     from logicrl.config import load_config
-    from logicrl.lora import load_adapter, merge_adapter, save_adapter
     from logicrl.models import default_lora_targets, load_model_and_tokenizer
-    from logicrl.trainer import build_trainer, run_trainer
+    from logicrl.training import build_trainer, run_trainer
+    from logicrl.training.lora import load_adapter, merge_adapter, save_adapter
 
     recipe = small_recipe(tmp_path / "run", lora={"enabled": True, "r": 4, "alpha": 8})
     trainer, run_dir = build_trainer(recipe)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_resume_continues_the_step_count(tmp_path, algorithm):
     import torch
 
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     run = tmp_path / "run"
     first = train(small_recipe(run, algorithm=algorithm, max_steps=2, save_steps=1))
@@ -33,7 +33,7 @@ def test_resume_continues_the_step_count(tmp_path, algorithm):
     if algorithm == "ppo":
         # the value head was restored, then trained further
         head_at_4 = torch.load(run / "checkpoint-4" / "value_head.pt")
-        assert not torch.equal(head_at_2["weight"], head_at_4["weight"])
+        assert not torch.equal(head_at_2["linear.weight"], head_at_4["linear.weight"])
 
 
 def test_resume_errors(tmp_path, capsys):
@@ -68,7 +68,7 @@ def test_resume_lora_run_with_warm_start_keeps_the_warm_base(tmp_path):
 
     from logicrl.config import load_config
     from logicrl.models import load_model_and_tokenizer
-    from logicrl.trainer import build_trainer, run_trainer, train
+    from logicrl.training import build_trainer, run_trainer, train
 
     run = tmp_path / "run"
     common = {"lora": {"enabled": True, "r": 4}, "warm_start": {"steps": 2, "learning_rate": 1e-2, "batch_size": 4},

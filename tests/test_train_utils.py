@@ -59,7 +59,7 @@ def read_metrics(run_dir) -> list[dict]:
 
 def test_component_logging_logs_breakdown_and_accuracy_by_people():
     import rewards
-    from logicrl.callbacks import with_component_logging
+    from logicrl.training.rewards import with_component_logging
 
     kk = rewards.get("kk", preset="logic_rl")
     wrapped = with_component_logging(kk)
@@ -78,7 +78,7 @@ def test_component_logging_logs_breakdown_and_accuracy_by_people():
 
 
 def test_plot_curves_writes_png(tmp_path):
-    from logicrl.callbacks import plot_curves
+    from logicrl.training.callbacks import plot_curves
 
     rows = [{"step": s, "reward": -1 + s * 0.1, "kk/format": s / 10, "accuracy/n3": s / 20,
              "heldout/acc_n3": s / 30} for s in range(1, 6)]
@@ -90,7 +90,7 @@ def test_plot_curves_writes_png(tmp_path):
 
 def test_component_logging_with_scores_from_the_reward_call():
     """With reward actors the scores come from the (remote) call, which must not receive the log hooks."""
-    from logicrl.callbacks import with_component_logging
+    from logicrl.training.rewards import with_component_logging
 
     seen = {}
 
@@ -111,11 +111,12 @@ def test_activation_checkpointing_follows_the_config_not_trls_default(tmp_path):
     ours is off unless the config asks for it."""
     from logicrl.algorithms import get_algorithm
     from logicrl.config import load_config
-    from logicrl.sft import sft_config
-    from logicrl.trainer import grpo_args
+    from logicrl.training.build import grpo_args
+    from logicrl.training.warm_start import sft_config
 
-    off = grpo_args(load_config(small_recipe(tmp_path)), tmp_path, get_algorithm("grpo"))
-    on = grpo_args(load_config(small_recipe(tmp_path, gradient_checkpointing=True)), tmp_path, get_algorithm("grpo"))
+    off = grpo_args(load_config(small_recipe(tmp_path)), tmp_path, get_algorithm("grpo"), [1.0, 4.0])
+    on = grpo_args(load_config(small_recipe(tmp_path, gradient_checkpointing=True)), tmp_path, get_algorithm("grpo"),
+                   [1.0, 4.0])
     assert (off.activation_checkpointing, on.activation_checkpointing) == (False, True)
     assert off.gradient_checkpointing is False  # the old name mirrors the new one
     sft_off = sft_config(tmp_path, max_steps=1, learning_rate=1e-3, batch_size=2, seed=0, max_length=64)

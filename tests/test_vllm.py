@@ -132,7 +132,7 @@ def test_vllm_lora_rollouts_need_lora_and_vllm():
     """Recipe errors come first and in one line: adapter sync without LoRA, then vLLM missing."""
     from logicrl.config import load_config
     from logicrl.errors import UserError
-    from logicrl.rollout_vllm import make_rollout_func
+    from logicrl.training.rollout_vllm import make_rollout_func
 
     full = load_config({"rollout_backend": "vllm_lora"})
     with pytest.raises(UserError, match="lora.enabled"):
@@ -142,7 +142,7 @@ def test_vllm_lora_rollouts_need_lora_and_vllm():
     lora = load_config({"rollout_backend": "vllm_lora", "lora": {"enabled": True}})
     with pytest.raises(UserError, match="vLLM is not installed"):
         make_rollout_func(lora, tokenizer=None)
-    from logicrl.trainer import require_rollout_backend
+    from logicrl.training.build import require_rollout_backend
 
     with pytest.raises(UserError, match="scripts/setup_vllm.sh"):
         require_rollout_backend(lora)
@@ -324,7 +324,7 @@ def hf_logprobs(model, prompt_ids, completion_ids, temperature):
 
 
 def train(run_dir: str, report_path: str, warm_start_steps: str = "0") -> None:
-    from logicrl.trainer import build_trainer, run_trainer
+    from logicrl.training import build_trainer, run_trainer
 
     sys.path.append(str(Path(__file__).parent))  # for the reward "test_vllm:letter_e_share"
     config = {

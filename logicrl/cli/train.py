@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from logicrl.config import load_config
-    from logicrl.trainer import train
+    from logicrl.training import train
 
     config = load_config(args.config, args.overrides)
     if args.resume:

@@ -14,29 +14,26 @@ import time
 from collections.abc import Callable, Sequence
 
 
-def kk_prompt(puzzle, style: str = "compact", tokenizer=None):
-    """A puzzle's prompt text: "compact" (the demo format), "base", or "chat" (through the chat template)."""
-    if style == "compact":
-        from logicrl.demo_data import compact_prompt
-
-        return compact_prompt(puzzle)
+def kk_prompt(puzzle, style: str = "compact", tokenizer=None) -> str:
+    """A puzzle's prompt text in a training prompt style (`puzzles.make_prompt`); "chat" is rendered
+    through the tokenizer's chat template. Raises ValueError for chat without a chat template."""
     from puzzles import make_prompt
 
-    if style == "chat":
-        if tokenizer is None or getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError("chat prompts need a tokenizer with a chat template")
-        return make_prompt(puzzle, style="chat", tokenizer=tokenizer)
-    return make_prompt(puzzle, style=style)
+    if style == "chat" and (tokenizer is None or getattr(tokenizer, "chat_template", None) is None):
+        raise ValueError("chat prompts need a tokenizer with a chat template")
+    return make_prompt(puzzle, style=style, tokenizer=tokenizer if style == "chat" else None)
 
 
 def generate_texts(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 64,
-                   temperature: float = 0.0, top_p: float = 1.0, seed: int = 0) -> list[str]:
+                   temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, progress: str | None = None) -> list[str]:
     """One completion per prompt with `model.generate` (greedy when temperature is 0), in input order.
 
     Prompts are batched by length (less padding); each batch reseeds the sampler from `seed` and the
-    batch's first index, so a result does not depend on what else is being evaluated.
+    batch's first index, so a result does not depend on what else is being evaluated. `progress`: the
+    label of a progress bar over the prompts (None: no bar).
     """
     import torch
+    from tqdm.auto import tqdm
 
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -51,6 +48,7 @@ def generate_texts(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: 
     gen_kwargs = {"max_new_tokens": max_new_tokens, "do_sample": sample, "pad_token_id": tokenizer.pad_token_id}
     if sample:
         gen_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+    bar = tqdm(total=len(prompts), desc=progress, unit="answer", disable=progress is None, leave=False)
     try:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
@@ -63,7 +61,9 @@ def generate_texts(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: 
             texts = tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
             for i, text in zip(idx, texts):
                 out[i] = text
+            bar.update(len(idx))
     finally:
+        bar.close()
         tokenizer.padding_side = padding_side
         model.train(was_training)
     return out  # type: ignore[return-value]
@@ -100,7 +100,7 @@ def _summary(rows: list[dict]) -> dict:
 def evaluate_kk(model, tokenizer, puzzles, *, prompt_fn: Callable | None = None, prompt_style: str = "compact",
                 max_new_tokens: int = 256, batch_size: int = 64, temperature: float = 0.0, top_p: float = 1.0,
                 seed: int = 0, reward_preset: str = "partial", generate_fn: Callable | None = None,
-                keep_completions: bool = False) -> dict:
+                keep_completions: bool = False, progress: str | None = None) -> dict:
     """Answer and grade held-out puzzles.
 
     prompt_fn: puzzle -> prompt text (default: `kk_prompt(puzzle, prompt_style, tokenizer)`).
@@ -120,7 +120,8 @@ def evaluate_kk(model, tokenizer, puzzles, *, prompt_fn: Callable | None = None,
             raise ValueError(f"generate_fn returned {len(completions)} completions for {len(prompts)} prompts")
     else:
         completions = generate_texts(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                                     batch_size=batch_size, temperature=temperature, top_p=top_p, seed=seed)
+                                     batch_size=batch_size, temperature=temperature, top_p=top_p, seed=seed,
+                                     progress=progress)
     seconds = time.perf_counter() - start
     graded = grade_kk(prompts, completions, puzzles, preset=reward_preset)
     rows = [

@@ -8,9 +8,74 @@ only) teaches the format and a first version of the procedure; RL then improves 
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from logicrl.errors import UserError
+
+WARM_START_DIR = "warm_start"
+"""Where the warm-started model is saved inside the run directory (the base of a LoRA run's adapter)."""
+SHORTCUT_ANSWERS = ("solution", "guess")
+
+
+def trace_records(puzzles, style: str, shortcut_fraction: float = 0.0, seed: int = 0,
+                  shortcut_answer: str = "solution") -> list[dict]:
+    """Prompt/completion records for TRL's SFTTrainer from the puzzles' reasoning traces, in the prompt
+    `style` the RL phase uses (chat, base or compact), plus the columns the rewards read.
+
+    compact only: a random `shortcut_fraction` of the puzzles (drawn with `seed`) get the shortcut
+    completion, which answers without trying any case, with the solution (`shortcut_answer="solution"`)
+    or a random guess (`"guess"`). Raises ValueError for a fraction outside [0, 1] or another answer kind.
+    """
+    from puzzles import make_prompt
+    from puzzles.compact import compact_completion, guess_answer
+
+    if not 0.0 <= shortcut_fraction <= 1.0:
+        raise ValueError(f"shortcut_fraction must lie in [0, 1], got {shortcut_fraction}")
+    if shortcut_answer not in SHORTCUT_ANSWERS:
+        raise ValueError(f"shortcut_answer must be one of {SHORTCUT_ANSWERS}, got {shortcut_answer!r}")
+    if shortcut_fraction and style != "compact":
+        raise ValueError("shortcut traces exist in the compact style only")
+    rng = random.Random(seed)
+    shortcut = set(rng.sample(range(len(puzzles)), round(shortcut_fraction * len(puzzles))))
+    guesses = {i: guess_answer(puzzles[i], rng) for i in sorted(shortcut)} if shortcut_answer == "guess" else {}
+    records = []
+    for i, p in enumerate(puzzles):
+        answer = f"</think><answer>{p.solution_text_format}</answer>"
+        if style == "compact":
+            completion = compact_completion(p, shortcut=i in shortcut, answer=guesses.get(i))
+        elif style == "base":  # the prompt already ends with "<think>"
+            completion = f" {p.trace.strip()} {answer}"
+        else:
+            completion = [{"role": "assistant", "content": f"<think> {p.trace.strip()} {answer}"}]
+        records.append({"prompt": make_prompt(p, style=style), "completion": completion,
+                        "solution_text_format": p.solution_text_format, "n_people": p.n_people})
+    return records
+
+
+def run_warm_start(config, model, tokenizer, puzzles, run_dir: Path):
+    """The recipe's warm start (`warm_start:` section) on `puzzles`' traces (or `warm_start.count` fresh
+    ones per number of people); saves the model in `<run_dir>/warm_start` and returns it."""
+    from logicrl.training.rundir import RECIPE_FILE, config_json
+
+    if puzzles is None:
+        raise UserError("config field warm_start.steps: a warm start needs K&K data (data.kind: kk)")
+    w, d = config.warm_start, config.data
+    if w.count:
+        from puzzles import generate_kk, with_names
+
+        puzzles = [p for n in d.people for p in generate_kk(n, w.count, seed=d.seed * 1000 + 500 + n,
+                                                             depth=d.depth, width=d.width)]
+        if d.names:
+            puzzles = [with_names(p, d.names) for p in puzzles]
+    out = Path(run_dir) / WARM_START_DIR
+    result = warm_start(model, tokenizer, trace_records(puzzles, d.prompt_style), output_dir=out,
+                        max_steps=w.steps, learning_rate=w.learning_rate, batch_size=w.batch_size,
+                        seed=config.seed, save=True, print_logs=False, progress=config.progress_bar)
+    (out / RECIPE_FILE).write_text(config_json(config), encoding="utf-8")
+    return result.model
 
 
 @dataclass
@@ -69,12 +134,14 @@ def sft_config(output_dir: str | Path, *, max_steps: int, learning_rate: float, 
 
 def warm_start(model, tokenizer, records, *, output_dir: str | Path, max_steps: int,
                learning_rate: float = 2e-3, batch_size: int = 32, seed: int = 0, max_length: int = 512,
-               save: bool = True, callbacks=None, print_logs: bool = True, **config_extra) -> WarmStartResult:
+               save: bool = True, callbacks=None, print_logs: bool = True, progress: bool = True,
+               progress_label: str = "warm start", **config_extra) -> WarmStartResult:
     """Fine-tune `model` on `records` (dicts with "prompt" and "completion") with TRL's SFTTrainer.
 
     Extra columns in the records are dropped. `print_logs=False` drops the trainer's printed log dicts
-    (the losses are still returned). With `save`, the model and tokenizer are written to
-    `output_dir` with `save_pretrained` (a directory `load_model_and_tokenizer` accepts).
+    (the losses are still returned). `progress` shows a bar over the steps with the ETA and the last
+    logged loss. With `save`, the model and tokenizer are written to `output_dir` with `save_pretrained`
+    (a directory `load_model_and_tokenizer` accepts). Raises ValueError for no records or no steps.
     """
     from datasets import Dataset
     from trl import SFTTrainer
@@ -93,8 +160,11 @@ def warm_start(model, tokenizer, records, *, output_dir: str | Path, max_steps: 
     tokenizer.padding_side = "right"  # training pads on the right; generation wants left
     start = time.perf_counter()
     try:
+        from logicrl.training.callbacks import ProgressBar
+
+        bar = [ProgressBar(progress_label, fields=(("loss", "loss"),))] if progress else []
         trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                             callbacks=callbacks)
+                             callbacks=[*bar, *(callbacks or [])])
         if not print_logs:
             from transformers.trainer_callback import PrinterCallback
 

@@ -1,4 +1,4 @@
-"""The compact completion format the demo's small model learns in its warm start.
+"""The compact prompt and completion format: what the embedded 1M-parameter model learns in its warm start.
 
 A full-size model reasons in words; a 1M-parameter model on two CPU cores needs every step short
 and local. The completion keeps the names (one token each in the embedded tokenizer), so no step
@@ -63,7 +63,12 @@ def _tf(v: bool) -> str:
 
 
 def compact_prompt(puzzle) -> str:
-    """The demo's prompt: the puzzle text itself (base-model style, no chat template)."""
+    """The compact prompt: the puzzle text itself and a newline (base-model style, no chat template).
+    `puzzle` is a KKPuzzle, a K&K record or the quiz text."""
+    if isinstance(puzzle, str):
+        return puzzle + "\n"
+    if isinstance(puzzle, dict):
+        return puzzle["quiz"] + "\n"
     return puzzle.quiz + "\n"
 
 
@@ -98,36 +103,8 @@ def compact_completion(puzzle, shortcut: bool = False, answer: str | None = None
     return " ".join(lines) + f" so end </think><answer>{puzzle.solution_text_format}</answer>"
 
 
-SHORTCUT_ANSWERS = ("solution", "guess")
-
-
 def guess_answer(puzzle, rng: random.Random) -> str:
     """A uniformly random knight/knave assignment in the answer format (right by chance only)."""
     from puzzles.render import solution_text_format
 
     return solution_text_format(puzzle.names, [rng.random() < 0.5 for _ in puzzle.names], puzzle.roles)
-
-
-def sft_records(puzzles_list, shortcut_fraction: float = 0.0, seed: int = 0,
-                shortcut_answer: str = "solution") -> list[dict]:
-    """Prompt/completion records for TRL's SFTTrainer (plus the columns the rewards read).
-
-    A random `shortcut_fraction` of the puzzles (drawn with `seed`) get the shortcut completion, whose
-    answer is the solution (`shortcut_answer="solution"`) or a random guess (`"guess"`).
-    """
-    if not 0.0 <= shortcut_fraction <= 1.0:
-        raise ValueError(f"shortcut_fraction must lie in [0, 1], got {shortcut_fraction}")
-    if shortcut_answer not in SHORTCUT_ANSWERS:
-        raise ValueError(f"shortcut_answer must be one of {SHORTCUT_ANSWERS}, got {shortcut_answer!r}")
-    rng = random.Random(seed)
-    shortcut = set(rng.sample(range(len(puzzles_list)), round(shortcut_fraction * len(puzzles_list))))
-    guesses = {i: guess_answer(puzzles_list[i], rng) for i in sorted(shortcut)} if shortcut_answer == "guess" else {}
-    return [
-        {
-            "prompt": compact_prompt(p),
-            "completion": compact_completion(p, shortcut=i in shortcut, answer=guesses.get(i)),
-            "solution_text_format": p.solution_text_format,
-            "n_people": p.n_people,
-        }
-        for i, p in enumerate(puzzles_list)
-    ]

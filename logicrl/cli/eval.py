@@ -36,12 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help=f"folder with aime24/aime25/amc23 .jsonl (default ${DATA_DIR_ENV})")
     parser.add_argument("--limit", type=int, help="only the first N problems")
     parser.add_argument("--prompt-style", default="auto", choices=STYLES,
-                        help="auto (think for K&K, chat for math), chat, base, think, think-base")
+                        help="auto (the style a LogicRL run trained the model with, read from its saved "
+                             "recipe; else think for K&K, chat for math), chat, base, think, think-base, compact")
     parser.add_argument("--instruction", default=DEFAULT_INSTRUCTION,
                         help="appended to each problem in the chat and base styles")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--kk-count", type=int, default=KK_COUNT, help=f"K&K puzzles per size (default {KK_COUNT})")
     parser.add_argument("--kk-seed", type=int, default=KK_SEED, help="seed of the generated K&K set")
+    parser.add_argument("--kk-names", help="fixed names for the K&K puzzles, comma-separated (default: the "
+                                           "names of the model's training recipe when it fixed them)")
     parser.add_argument("--batch-size", type=int,
                         help="prompts per generate call and per log sync (default: hf 8, vllm 256, openai 64)")
     parser.add_argument("--device", help="hf backend: torch device (default cuda if available, else cpu)")
@@ -58,6 +61,7 @@ def config_from_args(args) -> EvalConfig:
         base_url=args.base_url, out=args.out, data_dir=args.data_dir, limit=args.limit,
         prompt_style=args.prompt_style, instruction=args.instruction, seed=args.seed,
         kk_count=args.kk_count, kk_seed=args.kk_seed, batch_size=args.batch_size, device=args.device,
+        kk_names=[n.strip() for n in args.kk_names.split(",") if n.strip()] if args.kk_names else None,
         dtype=args.dtype, progress=not args.no_progress,
     )
 

@@ -1,11 +1,10 @@
-"""Feedback during training: reward-component metrics, metrics.jsonl, progress bar, held-out evaluation
-and the curves plot. All are `transformers.TrainerCallback`s (plus one reward wrapper), so they work with
-any of the algorithms and with TRL's own logging (report_to wandb / tensorboard sees the same numbers).
+"""Feedback during training: metrics.jsonl, the progress bar, held-out evaluation and the curves plot.
+All are `transformers.TrainerCallback`s, so they work with any algorithm and with TRL's own logging
+(report_to wandb / tensorboard sees the same numbers).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
@@ -16,73 +15,6 @@ from transformers import TrainerCallback
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "curves.png"
-# Keys of a reward breakdown that say whether the answer is fully right, in order of preference.
-_LOG_HOOKS = ("log_metric", "log_extra")
-_CORRECT_KEYS = ("correct", "is_correct", "answer_correct", "accuracy")
-
-
-def is_correct(parts: dict) -> bool | None:
-    """Whether a breakdown says the answer was fully correct (None when it carries no such component)."""
-    for key in _CORRECT_KEYS:
-        if key in parts and parts[key] is not None:
-            try:
-                value = float(parts[key])
-            except (TypeError, ValueError):
-                return None
-            return None if math.isnan(value) else value >= 1.0 - 1e-9
-    return None
-
-
-def _is_nan(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def with_component_logging(fn, name: str | None = None, scores_from_breakdown: bool = True):
-    """Wrap a reward function so each call also logs the mean of every breakdown component
-    (`<name>/<component>`), the fraction of fully correct answers (`accuracy`) and that fraction by
-    number of people (`accuracy/n<k>`), and the mean number of people of the batch (`batch/n_people`),
-    through TRL's `log_metric` hook. Scores are unchanged. With `scores_from_breakdown`, a breakdown that
-    carries the total under "reward" (rewards.RewardFn) gives the scores too, so each batch is scored once."""
-    name = name or getattr(fn, "__name__", "reward")
-    breakdown = getattr(fn, "breakdown", None)
-
-    @functools.wraps(fn)
-    def reward(prompts, completions, **kwargs):
-        log_metric = kwargs.get("log_metric")
-        if log_metric is None or breakdown is None:
-            return fn(prompts, completions, **kwargs)
-        # One pass: the breakdown carries the total under "reward" (rewards.RewardFn); else call fn too.
-        parts = breakdown(prompts, completions, **kwargs)
-        if scores_from_breakdown and parts and all("reward" in row for row in parts):
-            scores = [None if _is_nan(row["reward"]) else float(row["reward"]) for row in parts]
-        else:  # the components are logged here: keep the hooks from the call (and from reward actors)
-            scores = fn(prompts, completions, **{k: v for k, v in kwargs.items() if k not in _LOG_HOOKS})
-        sums: dict[str, list[float]] = defaultdict(list)
-        for row in parts:
-            for key, value in row.items():
-                if key != "reward" and isinstance(value, (int, float)) and math.isfinite(value):
-                    sums[key].append(float(value))
-        for key, values in sums.items():
-            log_metric(f"{name}/{key}", sum(values) / len(values))
-        people = [int(n) for n in (kwargs.get("n_people") or []) if n is not None]
-        if people:
-            log_metric("batch/n_people", sum(people) / len(people))
-        correct = [is_correct(row) for row in parts]
-        if any(c is not None for c in correct):
-            known = [c for c in correct if c is not None]
-            log_metric("accuracy", sum(known) / len(known))
-            by_n: dict[int, list[bool]] = defaultdict(list)
-            for c, n in zip(correct, kwargs.get("n_people") or []):
-                if c is not None and n is not None:
-                    by_n[int(n)].append(c)
-            for n, values in sorted(by_n.items()):
-                log_metric(f"accuracy/n{n}", sum(values) / len(values))
-        return scores
-
-    reward.__name__ = name
-    return reward
-
-
 class MetricsLogger(TrainerCallback):
     """Appends every log (and held-out results) as one JSON line to `<run_dir>/metrics.jsonl`."""
 
@@ -106,17 +38,20 @@ class MetricsLogger(TrainerCallback):
                        is_main=state.is_world_process_zero)
 
 
-class RewardProgressBar(TrainerCallback):
-    """A tqdm bar over optimizer steps whose postfix shows the latest reward, accuracy and loss (ETA by tqdm)."""
+class ProgressBar(TrainerCallback):
+    """A tqdm bar over optimizer steps (ETA by tqdm) whose postfix shows the last logged values of
+    `fields`, pairs of (log key, label): RL shows reward, accuracy and loss; the warm start its loss."""
 
-    def __init__(self):
+    def __init__(self, desc: str = "RL", fields=(("reward", "reward"), ("accuracy", "acc"), ("loss", "loss"))):
+        self.desc = desc
+        self.fields = tuple(fields)
         self.bar = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="RL", unit="step",
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.desc, unit="step",
                             dynamic_ncols=True)
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -125,10 +60,7 @@ class RewardProgressBar(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.bar is not None and logs:
-            shown = {}
-            for key, label in (("reward", "reward"), ("accuracy", "acc"), ("loss", "loss")):
-                if isinstance(logs.get(key), (int, float)):
-                    shown[label] = f"{logs[key]:.3f}"
+            shown = {label: f"{logs[key]:.3f}" for key, label in self.fields if isinstance(logs.get(key), (int, float))}
             if shown:
                 self.bar.set_postfix(shown, refresh=False)
 
@@ -140,8 +72,8 @@ class RewardProgressBar(TrainerCallback):
 
 class HeldoutEvalCallback(TrainerCallback):
     """Greedy accuracy on held-out puzzles by number of people before training (step 0), every N steps
-    and at the end, through
-    `logicrl.heldout.evaluate_kk`; results go to metrics.jsonl as `heldout/acc_n<k>` and `heldout/acc`."""
+    and at the end, through `logicrl.eval.heldout.evaluate_kk`; results go to metrics.jsonl as
+    `heldout/acc_n<k>`, `heldout/acc`, `heldout/format_rate` and `heldout/mean_reward`."""
 
     def __init__(self, tokenizer, puzzles, every_n_steps: int, logger: MetricsLogger, eval_kwargs: dict,
                  at_start: bool = True):
@@ -152,11 +84,13 @@ class HeldoutEvalCallback(TrainerCallback):
         self.logger = logger
         self.eval_kwargs = eval_kwargs
         self.results: list[dict] = []
-        self.trainer_metrics = None  # set to the trainer's `_metrics["train"]` once the trainer exists
+        self.metric_sink = None
+        """`fn(name, value)` adding to the trainer's metrics of the current step (set once the trainer
+        exists): that step's log line (metrics.jsonl, wandb, tensorboard) then carries the results."""
         self._last_step = -1
 
     def evaluate(self, model, step: int, is_main: bool = True, direct: bool = False) -> dict:
-        from logicrl.heldout import evaluate_kk
+        from logicrl.eval.heldout import evaluate_kk
 
         was_training = model.training
         model.eval()
@@ -167,12 +101,11 @@ class HeldoutEvalCallback(TrainerCallback):
                 model.train()
         record = {"step": step, **flatten_heldout(outcome)}
         self.results.append(record)
-        if self.trainer_metrics is not None and not direct:
-            # Into TRL's pending metrics: the step's log line (metrics.jsonl, wandb, tensorboard) carries them.
+        if self.metric_sink is not None and not direct:
             for key, value in record.items():
                 if key != "step":
-                    self.trainer_metrics[key].append(value)
-        else:
+                    self.metric_sink(key, value)
+        else:  # before the first step or after the last: no step log line to join
             self.logger.write(record, is_main=is_main)
         self._last_step = step
         return record
@@ -190,30 +123,14 @@ class HeldoutEvalCallback(TrainerCallback):
             self.evaluate(_unwrap(model), state.global_step, state.is_world_process_zero, direct=True)
 
 
-def flatten_heldout(outcome) -> dict:
-    """`heldout/acc_n<k>` and `heldout/acc` from evaluate_kk's result (a mapping n -> accuracy, or an
-    object/mapping with `by_people` and `overall`/`accuracy`)."""
-    if hasattr(outcome, "__dict__") and not isinstance(outcome, dict):
-        outcome = dict(vars(outcome))
-    by_n = outcome.get("by_people") or outcome.get("by_n") or outcome.get("accuracy_by_people")
-    if by_n is None:
-        by_n = {k: v for k, v in outcome.items() if isinstance(k, int) or (isinstance(k, str) and k.isdigit())}
-    record = {}
-    for n, value in by_n.items():
-        if isinstance(value, dict):
-            value = value.get("accuracy", value.get("acc"))
-        if isinstance(value, (int, float)):
-            record[f"heldout/acc_n{int(n)}"] = float(value)
-    overall = outcome.get("overall", outcome.get("accuracy"))
-    if isinstance(overall, dict):
-        for key, name in (("format_rate", "heldout/format_rate"), ("mean_reward", "heldout/mean_reward")):
-            if isinstance(overall.get(key), (int, float)):
-                record[name] = float(overall[key])
-        overall = overall.get("accuracy")
-    if isinstance(overall, (int, float)):
-        record["heldout/acc"] = float(overall)
-    elif record:
-        record["heldout/acc"] = sum(record.values()) / len(record)
+def flatten_heldout(outcome: dict) -> dict:
+    """`heldout/acc_n<k>`, `heldout/acc`, `heldout/format_rate`, `heldout/mean_reward` from the result of
+    `logicrl.eval.heldout.evaluate_kk`."""
+    record = {f"heldout/acc_n{int(n)}": float(s["accuracy"]) for n, s in outcome["by_people"].items()}
+    overall = outcome["overall"]
+    record["heldout/acc"] = float(overall["accuracy"])
+    record["heldout/format_rate"] = float(overall["format_rate"])
+    record["heldout/mean_reward"] = float(overall["mean_reward"])
     return record
 
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from logicrl.errors import UserError
+from logicrl.trl_compat import log_metric
 from logicrl.vllm_utils import lora_rank_limit, make_llm, prompt_token_ids, require_vllm
 
 
@@ -116,7 +117,7 @@ class AdapterSyncRollout:
         self._adapter_dirs.append(path)
         while len(self._adapter_dirs) > self.keep_adapters:
             shutil.rmtree(self._adapter_dirs.pop(0), ignore_errors=True)
-        _log_metric(trainer, "rollout/adapter_sync_seconds", seconds)
+        log_metric(trainer, "rollout/adapter_sync_seconds", seconds)
         return self.lora_request
 
     # ------------------------------------------------------------------ generation
@@ -150,7 +151,7 @@ class AdapterSyncRollout:
         outputs = self._engine(trainer).generate(
             [TokensPrompt(prompt_token_ids=p) for p, _ in groups], params, lora_request=lora_request, use_tqdm=False,
         )
-        _log_metric(trainer, "rollout/generate_seconds", time.perf_counter() - start)
+        log_metric(trainer, "rollout/generate_seconds", time.perf_counter() - start)
         prompt_out, completion_out, logprob_out = [], [], []
         for (prompt_ids, _), output in zip(groups, outputs, strict=True):
             for choice in output.outputs:
@@ -201,11 +202,3 @@ def _sampled_logprob(logprobs: dict, token_id: int) -> float:
     """The logprob vLLM reports for the sampled token (NaN when it has none)."""
     entry = logprobs.get(token_id) if logprobs else None
     return float("nan") if entry is None else float(entry.logprob)
-
-
-def _log_metric(trainer, name: str, value: float) -> None:
-    """Add a timing to TRL's per-step metrics (averaged and logged with the others)."""
-    metrics = getattr(trainer, "_metrics", None)
-    if metrics is not None:
-        mode = "train" if trainer.model.training else "eval"
-        metrics[mode][name].append(value)

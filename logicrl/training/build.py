@@ -1,0 +1,203 @@
+"""`build_trainer(config)`: everything of a run but the loop, in the order that fails fastest.
+
+Cheap checks first (recipe, algorithm, rollout backend, resume point, rewards, TRL's own config), so a bad
+value fails in a second; then the model, data, warm start, LoRA, curriculum, rollouts and callbacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from logicrl.config import TrainConfig, load_config, validate
+from logicrl.errors import UserError, first_line
+from logicrl.training.rundir import config_json, resolve_resume
+
+
+def as_config(config) -> TrainConfig:
+    """A validated TrainConfig from a TrainConfig, dict or YAML path (UserError naming the field if not)."""
+    if isinstance(config, TrainConfig):
+        validate(config)
+        return config
+    return load_config(config)
+
+
+def require_rollout_backend(config: TrainConfig) -> None:
+    """Fail at start-up, before loading anything, when vLLM is asked for but not installed."""
+    if config.rollout_backend not in ("vllm", "vllm_lora"):
+        return
+    from logicrl.vllm_utils import require_vllm
+
+    try:
+        require_vllm()
+    except UserError as exc:  # name the field that asked for vLLM
+        raise UserError(f"config field rollout_backend={config.rollout_backend}: {exc}") from None
+
+
+def grpo_args(config: TrainConfig, run_dir: Path, algorithm, reward_weights: list[float]):
+    """TRL's GRPOConfig from the recipe (explicit fields, the algorithm's defaults, then the `trl:`
+    pass-through). Raises UserError when TRL rejects the settings."""
+    import torch
+    from trl import GRPOConfig
+
+    from logicrl.trl_compat import checkpointing_kwargs
+
+    on_gpu = torch.cuda.is_available()
+    bf16 = config.bf16 if config.bf16 is not None else (on_gpu and torch.cuda.is_bf16_supported())
+    if bf16 and not on_gpu:
+        raise UserError("config field bf16: bfloat16 training needs a CUDA GPU here")
+    kwargs = dict(  # noqa: C408 (keyword form mirrors GRPOConfig's signature)
+        output_dir=str(run_dir),
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        beta=config.beta if config.beta is not None else algorithm.default_beta,
+        epsilon=config.epsilon,
+        num_iterations=config.num_iterations,
+        loss_type=config.loss_type or algorithm.default_loss_type,
+        scale_rewards=config.scale_rewards,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio
+        lr_scheduler_type=config.lr_scheduler_type,
+        max_grad_norm=config.max_grad_norm,
+        bf16=bool(bf16),
+        use_cpu=not on_gpu,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        report_to=[] if config.report_to == ["none"] else list(config.report_to),
+        reward_weights=list(reward_weights),
+        disable_tqdm=True,  # our progress bar shows reward and ETA
+        log_completions=False,
+        dataloader_num_workers=0,
+        use_vllm=config.rollout_backend == "vllm",
+        vllm_mode=config.vllm_mode,
+        vllm_gpu_memory_utilization=config.vllm_gpu_memory_utilization,
+    )
+    # Always explicit: TRL's configs default it to True (every activation recomputed in the backward pass).
+    kwargs.update(checkpointing_kwargs(GRPOConfig, config.gradient_checkpointing))
+    kwargs.update(config.trl)
+    try:
+        return GRPOConfig(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"config: TRL rejected the settings: {first_line(exc)}") from None
+
+
+def build_trainer(config, callbacks=None):
+    """Everything but the training loop: returns (trainer, run_dir).
+
+    `config`: a TrainConfig, dict or YAML path. Extra `callbacks` are added (Ray Train's report callback,
+    for instance). Raises UserError for a bad recipe, before the model loads where the check allows.
+    """
+    from logicrl.algorithms import get_algorithm
+    from logicrl.training.rewards import build_rewards
+
+    config = as_config(config)
+    algorithm = get_algorithm(config.algorithm)
+    require_rollout_backend(config)
+    run_dir = Path(config.output_dir)
+    resolve_resume(config.resume, run_dir)  # a bad --resume fails before anything loads
+    reward_funcs, reward_weights = build_rewards(config)  # unknown reward names fail before the model loads
+    args = grpo_args(config, run_dir, algorithm, reward_weights)  # TRL validates its settings here
+
+    from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from logicrl.models import load_model_and_tokenizer
+    from logicrl.training.data import build_dataset
+    from logicrl.trl_compat import LogicRLTrainer, log_metric
+
+    set_seed(config.seed)
+    # An adapter to continue with LoRA is applied below, after the warm start.
+    model, tokenizer = load_model_and_tokenizer(config.model, adapter=None if config.lora.enabled else config.adapter)
+    tokenizer.padding_side = "left"
+    dataset, puzzles = build_dataset(config, tokenizer)
+
+    if config.warm_start.steps > 0:
+        from logicrl.training.warm_start import WARM_START_DIR, run_warm_start
+
+        warm_dir = run_dir / WARM_START_DIR
+        if config.resume and (warm_dir / "config.json").is_file():
+            # Resuming: a LoRA run's checkpoints hold only the adapter, so its base is the saved warm start;
+            # a full fine-tuning checkpoint replaces all weights anyway.
+            if config.lora.enabled:
+                model, _ = load_model_and_tokenizer(str(warm_dir))
+        else:
+            model = run_warm_start(config, model, tokenizer, puzzles, run_dir)
+
+    if config.lora.enabled:
+        from logicrl.training.lora import apply_lora
+
+        model = apply_lora(model, config.lora, adapter=config.adapter)
+
+    curriculum = None
+    if config.curriculum.mode != "none":
+        from logicrl.training.curriculum import Curriculum
+
+        c = config.curriculum
+        curriculum = Curriculum(dataset["n_people"], c.levels, mode=c.mode, steps_per_level=c.steps_per_level,
+                                threshold=c.threshold, window=c.window, mix_previous=c.mix_previous)
+
+    rollout_func = None
+    if config.rollout_backend == "vllm_lora":
+        from logicrl.training.rollout_vllm import make_rollout_func
+
+        rollout_func = make_rollout_func(config, tokenizer)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    all_callbacks, heldout = _callbacks(config, tokenizer, puzzles, run_dir, curriculum)
+    trainer = LogicRLTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=all_callbacks + list(callbacks or []),
+        rollout_func=rollout_func,
+        algorithm=algorithm,
+        recipe=config,
+        curriculum=curriculum,
+    )
+    for default_bar in (ProgressCallback, PrinterCallback):
+        trainer.remove_callback(default_bar)
+    if heldout is not None:
+        heldout.metric_sink = lambda name, value: log_metric(trainer, name, value)
+    if trainer.accelerator.is_main_process:
+        from logicrl.fsutil import atomic_write_text
+
+        atomic_write_text(run_dir / "config.json", config_json(config))
+    return trainer, run_dir
+
+
+def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculum):
+    """Our TrainerCallbacks in order (the curriculum first: its level is in every log line), and the
+    held-out evaluation callback (or None)."""
+    from logicrl.training.callbacks import HeldoutEvalCallback, MetricsLogger, PlotCallback, ProgressBar
+
+    logger = MetricsLogger(run_dir)
+    callbacks = [logger]
+    if curriculum is not None:
+        from logicrl.training.curriculum import CurriculumCallback
+
+        callbacks.insert(0, CurriculumCallback(curriculum))
+    heldout = None
+    if config.heldout.every_n_steps:
+        from logicrl.training.data import heldout_puzzles
+
+        quizzes = {p.quiz for p in puzzles} if puzzles else set()
+        heldout = HeldoutEvalCallback(
+            tokenizer, heldout_puzzles(config, quizzes), config.heldout.every_n_steps, logger,
+            {"max_new_tokens": config.heldout.max_new_tokens, "prompt_style": config.data.prompt_style},
+            at_start=config.heldout.at_start)
+        callbacks.append(heldout)
+    if config.progress_bar:
+        callbacks.append(ProgressBar("RL"))
+    if config.plot:
+        callbacks.append(PlotCallback(run_dir))
+    return callbacks, heldout

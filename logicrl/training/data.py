@@ -1,0 +1,95 @@
+"""Training data: puzzles (generated or loaded), their prompts, the TRL dataset, held-out puzzles.
+
+The dataset carries, beside `prompt`, every column the rewards read: `solution_text_format` and `roles`
+(K&K: the puzzle's role words, so a set made with `--roles saint/sinner` is graded with those words) and
+`n_people`; `answer` for math.
+"""
+
+from __future__ import annotations
+
+import json
+
+from logicrl.config import TrainConfig
+from logicrl.errors import UserError
+
+
+def load_puzzles(config: TrainConfig) -> list:
+    """Training puzzles: from `data.path`, or generated per number of people from `data.seed` (told with
+    `data.names` when the recipe fixes them)."""
+    from puzzles import generate_kk, load_kk, with_names
+
+    d = config.data
+    if d.path:
+        try:
+            return list(load_kk(d.path))
+        except (OSError, ValueError, KeyError, TypeError, SyntaxError) as exc:
+            raise UserError(f"config field data.path: cannot read {d.path}: {exc}") from None
+    out = []
+    for n in d.people:
+        made = generate_kk(n, d.count, seed=d.seed * 1000 + n, depth=d.depth, width=d.width)
+        out.extend(with_names(p, d.names) for p in made) if d.names else out.extend(made)
+    return out
+
+
+def heldout_puzzles(config: TrainConfig, training_quizzes: set[str]) -> list:
+    """Held-out puzzles by number of people, none of which is in the training set."""
+    from puzzles import generate_kk, with_names
+
+    h, d = config.heldout, config.data
+    out = []
+    for n in h.people:
+        made = generate_kk(n, h.count * 2, seed=h.seed * 1000 + n, depth=d.depth, width=d.width)
+        if d.names:
+            made = [with_names(p, d.names) for p in made]
+        out.extend([p for p in made if p.quiz not in training_quizzes][: h.count])
+    return out
+
+
+def kk_rows(puzzles, style: str) -> list[dict]:
+    """One dataset row per puzzle: the prompt in `style` and the columns the K&K reward reads."""
+    from puzzles import make_prompt
+
+    return [{"prompt": make_prompt(p, style=style), "solution_text_format": p.solution_text_format,
+             "roles": list(p.roles), "n_people": int(p.n_people)} for p in puzzles]
+
+
+def math_rows(path: str, style: str) -> list[dict]:
+    """One row per problem of a JSONL file with `problem` and `answer`, prompted as `logicrl eval` does
+    (`logicrl.eval.prompts.build_prompt`, the same instruction text)."""
+    from logicrl.eval.benchmarks import Problem
+    from logicrl.eval.prompts import build_prompt, style_for_training
+
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                problem, answer = str(rec["problem"]), str(rec["answer"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UserError(f"config field data.path: line {line_no} of {path} needs JSON with "
+                                "'problem' and 'answer'") from None
+            prompt = build_prompt(Problem(id=str(line_no), problem=problem, answer=answer, kind="math"),
+                                  style=style_for_training(style, "math"))
+            rows.append({"prompt": prompt.content, "answer": answer})
+    if not rows:
+        raise UserError(f"config field data.path: {path} holds no problems")
+    return rows
+
+
+def build_dataset(config: TrainConfig, tokenizer):
+    """(datasets.Dataset with `prompt` and the reward columns, the puzzles or None for math).
+    Raises UserError when the data cannot be read or the prompt style does not fit the tokenizer."""
+    import datasets
+
+    d = config.data
+    if d.kind == "math":
+        return datasets.Dataset.from_list(math_rows(d.path, d.prompt_style)), None
+    puzzles = load_puzzles(config)
+    if not puzzles:
+        raise UserError("config field data: no training puzzles")
+    if d.prompt_style == "chat" and getattr(tokenizer, "chat_template", None) is None:
+        raise UserError(f"config field data.prompt_style: the tokenizer of {config.model} has no chat template; "
+                        "use prompt_style: base")
+    return datasets.Dataset.from_list(kk_rows(puzzles, d.prompt_style)), puzzles
