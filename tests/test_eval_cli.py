@@ -91,3 +91,30 @@ def test_vllm_backend_missing_is_a_user_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "vLLM is not installed" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_a_trained_model_is_evaluated_in_its_training_prompt_style_and_names(tmp_path, capsys):
+    """`logicrl eval --model <run>/final` reads the run's saved recipe: the compact prompt style and the fixed
+    names it was trained with (a model trained on compact prompts scored 0% in the think style)."""
+    from test_train_utils import small_recipe
+
+    from logicrl.training import train
+
+    names = ["Emma", "Liam", "Olivia"]
+    result = train(small_recipe(tmp_path / "run", max_steps=1, data={"names": names}))
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", result.model_dir, "--benchmark", "kk:2-3", "--kk-count", "2",
+                 "--max-tokens", "8", "--temperature", "0", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["prompt_style"] == "compact" and summary["kk_names"] == names
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 4
+    for s in samples:
+        assert isinstance(s["prompt"], str) and s["prompt"].endswith("?\n")  # the quiz alone
+        assert "You meet 2 inhabitants: Emma, and Liam." in s["prompt"] or "Emma, Liam, and Olivia." in s["prompt"]
+    assert "prompt style compact" in capsys.readouterr().out
+    # More people than fixed names: a one-line error, not a silent mix of names.
+    assert main(["eval", "--model", result.model_dir, "--benchmark", "kk:4", "--out", str(tmp_path / "e4"),
+                 "--no-progress"]) == 2
+    assert "need 4 names" in capsys.readouterr().err

@@ -104,7 +104,10 @@ def build_trainer(config, callbacks=None):
     run_dir = Path(config.output_dir)
     resolve_resume(config.resume, run_dir)  # a bad --resume fails before anything loads
     reward_funcs, reward_weights = build_rewards(config)  # unknown reward names fail before the model loads
-    args = grpo_args(config, run_dir, algorithm, reward_weights)  # TRL validates its settings here
+    # TRL validates its settings when its config is built: do it now, before anything loads. The object is
+    # dropped and built again after the model: a live config with a ZeRO-3 DeepSpeed section would make
+    # `from_pretrained` partition the weights before DeepSpeed knows the world size (measured: it fails).
+    grpo_args(config, run_dir, algorithm, reward_weights)
 
     from transformers import set_seed
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -150,6 +153,7 @@ def build_trainer(config, callbacks=None):
 
         rollout_func = make_rollout_func(config, tokenizer)
 
+    args = grpo_args(config, run_dir, algorithm, reward_weights)
     run_dir.mkdir(parents=True, exist_ok=True)
     all_callbacks, heldout = _callbacks(config, tokenizer, puzzles, run_dir, curriculum)
     trainer = LogicRLTrainer(
