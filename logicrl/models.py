@@ -153,3 +153,26 @@ def default_lora_targets(model) -> list[str] | str:
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bfloat16 natively (x86 `avx512_bf16` or `amx_bf16`, read from
+    /proc/cpuinfo). Without it torch emulates bfloat16, which is slower than float32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def bf16_available() -> bool:
+    """bfloat16 compute that is faster than float32 here: a CUDA GPU with bf16, or a CPU with native bf16."""
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    return native_bf16_cpu()

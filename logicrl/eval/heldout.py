@@ -25,12 +25,14 @@ def kk_prompt(puzzle, style: str = "compact", tokenizer=None) -> str:
 
 
 def generate_texts(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int = 64,
-                   temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, progress: str | None = None) -> list[str]:
+                   temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, progress: str | None = None,
+                   bf16: bool = False) -> list[str]:
     """One completion per prompt with `model.generate` (greedy when temperature is 0), in input order.
 
     Prompts are batched by length (less padding); each batch reseeds the sampler from `seed` and the
     batch's first index, so a result does not depend on what else is being evaluated. `progress`: the
-    label of a progress bar over the prompts (None: no bar).
+    label of a progress bar over the prompts (None: no bar). `bf16`: compute in bfloat16 (autocast; see
+    `logicrl.models.bf16_available`).
     """
     import torch
     from tqdm.auto import tqdm
@@ -56,7 +58,7 @@ def generate_texts(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: 
             enc = {k: v.to(device) for k, v in enc.items()}
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed * 1_000_003 + start)
-                with torch.no_grad():
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     ids = model.generate(**enc, **gen_kwargs)
             texts = tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
             for i, text in zip(idx, texts):
@@ -100,7 +102,7 @@ def _summary(rows: list[dict]) -> dict:
 def evaluate_kk(model, tokenizer, puzzles, *, prompt_fn: Callable | None = None, prompt_style: str = "compact",
                 max_new_tokens: int = 256, batch_size: int = 64, temperature: float = 0.0, top_p: float = 1.0,
                 seed: int = 0, reward_preset: str = "partial", generate_fn: Callable | None = None,
-                keep_completions: bool = False, progress: str | None = None) -> dict:
+                keep_completions: bool = False, progress: str | None = None, bf16: bool = False) -> dict:
     """Answer and grade held-out puzzles.
 
     prompt_fn: puzzle -> prompt text (default: `kk_prompt(puzzle, prompt_style, tokenizer)`).
@@ -121,7 +123,7 @@ def evaluate_kk(model, tokenizer, puzzles, *, prompt_fn: Callable | None = None,
     else:
         completions = generate_texts(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
                                      batch_size=batch_size, temperature=temperature, top_p=top_p, seed=seed,
-                                     progress=progress)
+                                     progress=progress, bf16=bf16)
     seconds = time.perf_counter() - start
     graded = grade_kk(prompts, completions, puzzles, preset=reward_preset)
     rows = [

@@ -39,12 +39,14 @@ def grpo_args(config: TrainConfig, run_dir: Path, algorithm, reward_weights: lis
     import torch
     from trl import GRPOConfig
 
+    from logicrl.models import bf16_available
     from logicrl.trl_compat import checkpointing_kwargs
 
     on_gpu = torch.cuda.is_available()
     bf16 = config.bf16 if config.bf16 is not None else (on_gpu and torch.cuda.is_bf16_supported())
-    if bf16 and not on_gpu:
-        raise UserError("config field bf16: bfloat16 training needs a CUDA GPU here")
+    if bf16 and not bf16_available():
+        raise UserError("config field bf16: bfloat16 needs a CUDA GPU with bf16 or a CPU with native bf16 "
+                        "(avx512_bf16 or amx_bf16); this machine has neither")
     kwargs = dict(  # noqa: C408 (keyword form mirrors GRPOConfig's signature)
         output_dir=str(run_dir),
         max_steps=config.max_steps,
@@ -155,7 +157,7 @@ def build_trainer(config, callbacks=None):
 
     args = grpo_args(config, run_dir, algorithm, reward_weights)
     run_dir.mkdir(parents=True, exist_ok=True)
-    all_callbacks, heldout = _callbacks(config, tokenizer, puzzles, run_dir, curriculum)
+    all_callbacks, heldout = _callbacks(config, tokenizer, puzzles, run_dir, curriculum, bf16=args.bf16)
     trainer = LogicRLTrainer(
         model=model,
         reward_funcs=reward_funcs,
@@ -179,7 +181,7 @@ def build_trainer(config, callbacks=None):
     return trainer, run_dir
 
 
-def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculum):
+def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculum, bf16: bool = False):
     """Our TrainerCallbacks in order (the curriculum first: its level is in every log line), and the
     held-out evaluation callback (or None)."""
     from logicrl.training.callbacks import HeldoutEvalCallback, MetricsLogger, PlotCallback, ProgressBar
@@ -197,7 +199,7 @@ def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculu
         quizzes = {p.quiz for p in puzzles} if puzzles else set()
         heldout = HeldoutEvalCallback(
             tokenizer, heldout_puzzles(config, quizzes), config.heldout.every_n_steps, logger,
-            {"max_new_tokens": config.heldout.max_new_tokens, "prompt_style": config.data.prompt_style},
+            {"max_new_tokens": config.heldout.max_new_tokens, "prompt_style": config.data.prompt_style, "bf16": bf16},
             at_start=config.heldout.at_start)
         callbacks.append(heldout)
     if config.progress_bar:

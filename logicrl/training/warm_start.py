@@ -73,7 +73,7 @@ def run_warm_start(config, model, tokenizer, puzzles, run_dir: Path):
     out = Path(run_dir) / WARM_START_DIR
     result = warm_start(model, tokenizer, trace_records(puzzles, d.prompt_style), output_dir=out,
                         max_steps=w.steps, learning_rate=w.learning_rate, batch_size=w.batch_size,
-                        seed=config.seed, save=True, print_logs=False, progress=config.progress_bar)
+                        seed=config.seed, save=True, print_logs=False, progress=config.progress_bar, bf16=config.bf16)
     (out / RECIPE_FILE).write_text(config_json(config), encoding="utf-8")
     return result.model
 
@@ -96,8 +96,10 @@ class WarmStartResult:
 
 def sft_config(output_dir: str | Path, *, max_steps: int, learning_rate: float, batch_size: int,
                seed: int, max_length: int, lr_scheduler_type: str = "cosine", warmup_ratio: float = 0.03,
-               weight_decay: float = 0.0, logging_steps: int = 10, use_cpu: bool | None = None, **extra):
-    """A `trl.SFTConfig` for a warm start: completion-only loss, no checkpoints, no trackers."""
+               weight_decay: float = 0.0, logging_steps: int = 10, use_cpu: bool | None = None,
+               gradient_accumulation_steps: int = 1, bf16: bool | None = None, **extra):
+    """A `trl.SFTConfig` for a warm start: completion-only loss, no checkpoints, no trackers. `bf16`:
+    bfloat16 mixed precision (None: on a CUDA GPU with bf16 only)."""
     import torch
     from trl import SFTConfig
 
@@ -113,7 +115,7 @@ def sft_config(output_dir: str | Path, *, max_steps: int, learning_rate: float, 
         warmup_steps=warmup_ratio,  # transformers 5: a float below 1 is a ratio of max_steps
         weight_decay=weight_decay,
         per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=1,
+        gradient_accumulation_steps=gradient_accumulation_steps,
         max_length=max_length,
         completion_only_loss=True,
         packing=False,
@@ -123,7 +125,7 @@ def sft_config(output_dir: str | Path, *, max_steps: int, learning_rate: float, 
         save_strategy="no",
         report_to="none",
         use_cpu=use_cpu,
-        bf16=False if use_cpu else torch.cuda.is_bf16_supported(),
+        bf16=bool(bf16) if bf16 is not None else (not use_cpu and torch.cuda.is_bf16_supported()),
         dataloader_num_workers=0,
         disable_tqdm=True,
         # SFTConfig defaults to gradient checkpointing (recomputing activations): off unless asked.
