@@ -30,6 +30,7 @@ def wrap(answer, think=THINK):
         "Zoey: knight\nOliver: knave\nEthan: knight",
         "The answer: Zoey is a knight. Oliver is not a knight. Oliver is a knave. Ethan is a knight.",
         "(1) Zoey is a knight\n(2) Oliver is a knave\n(3) Ethan is a knight\n(1) Zoey is a knight",
+        "Zoey is not a knave. Oliver is a knave. Ethan is a knight.",  # not a knave = a knight (two roles)
     ],
 )
 def test_strict_parser_reads_lines_and_sentences(answer):
@@ -45,7 +46,6 @@ def test_strict_parser_reads_lines_and_sentences(answer):
         "(1) Zoey is a knight\n(2) Oliver is a knave\n(3) Ethan is a knight\nZoey is a knave",  # two roles
         "Zoey is a knight or a knave. Oliver is a knave. Ethan is a knight.",  # hedged
         "Knights: Zoey, Oliver, Ethan. Knaves: Zoey, Oliver, Ethan.",
-        "Zoey is not a knave. Oliver is a knave. Ethan is a knight.",  # negation assigns nothing -> missing
         "",
         "x" * 5000,
     ],
