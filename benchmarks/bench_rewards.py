@@ -4,10 +4,14 @@
 
 Prints completions scored per second for:
 - K&K (format + answer) on ~2 kB completions: Logic-RL's own checker (the copy in
-  tests/test_rewards_logic_rl_parity.py, its prints removed), our `kk` presets and `format`;
-- math answers: math-verify alone (parse gold + parse completion + verify, in-process, as TRL's
-  accuracy reward does) and our `math` reward, on unique answers and on GRPO-like groups;
-- the slowest call of every reward on hostile 100 kB inputs.
+  tests/test_rewards_logic_rl_parity.py, its prints removed), our `kk` presets and `format`; answers as
+  "(k) Name is a role" lines (what trained models write), and a mix of wordings (sentences, negations,
+  role-first and list forms) that exercises the strict parser;
+- answer equivalence on the cases of tests/math_equivalence_cases.py (gathered from public graders' test
+  suites), each seen for the first time: `rewards.math.is_equivalent` against math-verify called directly
+  (parse both + verify, in-process), time per case and cases graded right;
+- math answers in a reward: math-verify alone and our `math` reward, on unique answers and GRPO-like groups;
+- the slowest call of every reward on hostile 100 kB inputs, and the helper-process time bound.
 Figures are measured, never stored: run it to get them.
 """
 
@@ -44,10 +48,39 @@ def load_reference():
     return module.compute_score
 
 
-def kk_samples(n: int, rng: random.Random, group: int = 1) -> list[tuple[str, str]]:
+def render_answer(names: list[str], roles: list[str], wording: str) -> str:
+    """One answer in a given wording (all readable by the strict parser)."""
+    if wording == "lines":
+        return "\n".join(f"({i + 1}) {n} is a {r}" for i, (n, r) in enumerate(zip(names, roles)))
+    if wording == "sentence":
+        return ", ".join(f"{n} is a {r}" for n, r in zip(names, roles)) + "."
+    if wording == "negation":
+        other = {"knight": "knave", "knave": "knight"}
+        return " ".join(f"{n} is a {r}, not a {other[r]}." for n, r in zip(names, roles))
+    if wording == "not":
+        return " ".join(f"{n} is {'a knight' if r == 'knight' else 'not a knight'}." for n, r in zip(names, roles))
+    knights = [n for n, r in zip(names, roles) if r == "knight"]
+    knaves = [n for n, r in zip(names, roles) if r == "knave"]
+    if wording == "grouped":
+        return f"Knights: {', '.join(knights) or 'none'}\nKnaves: {', '.join(knaves) or 'none'}"
+    # role first: "The knights are A and B, and the knave is C."
+    parts = []
+    for role, group in (("knight", knights), ("knave", knaves)):
+        if group:
+            verb = "are" if len(group) > 1 else "is"
+            parts.append(f"the {role}{'s' if len(group) > 1 else ''} {verb} {' and '.join(group)}")
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
+MIXED_WORDINGS = ("lines", "sentence", "negation", "not", "grouped", "role_first")
+
+
+def kk_samples(n: int, rng: random.Random, group: int = 1, wordings=("lines",)) -> list[tuple[str, str]]:
     """(completion, ground truth) pairs of ~2 kB: mostly right, some wrong, some with broken format.
 
-    `group` completions share a puzzle (GRPO samples num_generations completions per prompt)."""
+    `group` completions share a puzzle (GRPO samples num_generations completions per prompt); each answer
+    is written in a wording drawn from `wordings`."""
     samples = []
     names, truth, gt = [], [], ""
     for k in range(n):
@@ -61,7 +94,7 @@ def kk_samples(n: int, rng: random.Random, group: int = 1) -> list[tuple[str, st
             a, b = rng.sample(names, 2)
             reasoning.append(f"If {a} is a {rng.choice(['knight', 'knave'])}, then the claim about {b} must be "
                              f"{rng.choice(['true', 'false'])}, which we check against the other statements. ")
-        answer = "\n".join(f"({i + 1}) {name} is a {role}" for i, (name, role) in enumerate(zip(names, said)))
+        answer = render_answer(names, said, rng.choice(wordings))
         completion = "".join(reasoning) + f"</think>\n<answer>\n{answer}\n</answer>"
         if rng.random() < 0.1:
             completion = completion.replace("</think>", "", 1)
@@ -82,9 +115,9 @@ def rate(fn, items: int, min_seconds: float) -> float:
             return best
 
 
-def bench_kk(quick: bool, group: int) -> None:
+def bench_kk(quick: bool, group: int, wordings=("lines",)) -> None:
     rng = random.Random(0)
-    samples = kk_samples(2048, rng, group)
+    samples = kk_samples(2048, rng, group, wordings)
     completions = [c for c, _ in samples]
     truths = [g for _, g in samples]
     prompts = [PROMPT] * len(samples)
@@ -108,13 +141,16 @@ def bench_kk(quick: bool, group: int) -> None:
         for (t, g), v in zip(reference_inputs, ours["kk preset=logic_rl"](prompts, completions, solution_text_format=truths))
     ), "parity broken"
     shape = f"groups of {group} per puzzle" if group > 1 else "every puzzle distinct"
+    shape += ", answers as lines" if wordings == ("lines",) else f", answers in {len(wordings)} wordings"
     print(f"\nK&K, format + answer, {len(samples)} completions of {size:.0f} chars on average, {shape} (one core)")
-    print(f"  {'Logic-RL compute_score (reference, prints removed)':48s} {rate(reference, len(samples), seconds):>10,.0f} /s")
+    base = rate(reference, len(samples), seconds)
+    print(f"  {'Logic-RL compute_score (reference, prints removed)':48s} {base:>10,.0f} /s")
     for label, fn in ours.items():
         def run(fn=fn):
             for i in range(0, len(samples), batch):
                 fn(prompts[i : i + batch], completions[i : i + batch], solution_text_format=truths[i : i + batch])
-        print(f"  {label:48s} {rate(run, len(samples), seconds):>10,.0f} /s")
+        value = rate(run, len(samples), seconds)
+        print(f"  {label:48s} {value:>10,.0f} /s  ({value / base:.2f}x the reference)")
 
 
 def math_samples(n: int, rng: random.Random, group: int) -> tuple[list[str], list[str]]:
@@ -167,6 +203,70 @@ def bench_math(quick: bool) -> None:
         print(f"  {'math reward (extract, fast paths, helper)':48s} {rate(ours, len(completions), 1.0):>10,.0f} /s")
 
 
+def bench_equivalence(rounds: int) -> None:
+    """First-sight time per case and verdicts right: is_equivalent vs math-verify called directly."""
+    logging.disable(logging.WARNING)
+    from math_verify import parse, verify
+    from math_verify.parser import extract_latex, parse_latex_cached
+    from sympy.core.cache import clear_cache
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from math_equivalence_cases import CASES
+
+    def wrap(answer: str) -> str:
+        return answer if "$" in answer else f"${answer}$"
+
+    def alone(pred: str, gold: str) -> bool:
+        return bool(verify(parse(wrap(gold), parsing_timeout=None), parse(wrap(pred), parsing_timeout=None),
+                           timeout_seconds=None))
+
+    warm_up = [("\\frac{2}{6}", "\\frac{1}{3}"), ("x^2 - 1", "(x-1)(x+1)"), ("\\{1, 2\\}", "\\{2, 1\\}"),
+               ("2\\sqrt{3}", "\\sqrt{12}"), ("x \\geq 1", "1 \\leq x"), ("0.25", "\\frac{1}{4}")]
+    ratios, times_alone, times_ours = [], [], []
+    right_alone = right_ours = 0
+    for r in range(rounds):
+        # Fresh state for both: sympy's and math-verify's caches here, a new helper process for ours.
+        clear_cache()
+        parse_latex_cached.cache_clear()
+        extract_latex.cache_clear()
+        rewards.math._helper().close()
+        rewards.math._verdicts.clear()
+        for pred, gold in warm_up:
+            alone(pred, gold)
+            rewards.math.is_equivalent(pred, gold)
+        rewards.math._verdicts.clear()
+        t_alone = t_ours = 0.0
+        for k, (pred, gold, expected, _source) in enumerate(CASES):
+            order = (0, 1) if (k + r) % 2 == 0 else (1, 0)  # alternate who goes first
+            for who in order:
+                start = time.perf_counter()
+                verdict = alone(pred, gold) if who == 0 else rewards.math.is_equivalent(pred, gold)
+                elapsed = time.perf_counter() - start
+                if who == 0:
+                    t_alone += elapsed
+                    right_alone += verdict == expected if r == 0 else 0
+                else:
+                    t_ours += elapsed
+                    right_ours += verdict == expected if r == 0 else 0
+        times_alone.append(t_alone / len(CASES))
+        times_ours.append(t_ours / len(CASES))
+        ratios.append(t_ours / t_alone)
+    n = len(CASES)
+    print(f"\nanswer equivalence, {n} cases from public graders' tests (tests/math_equivalence_cases.py), "
+          f"each seen for the first time, {rounds} rounds")
+    print(f"  {'math-verify called directly (parse + parse + verify)':56s} "
+          f"{1000 * statistics.mean(times_alone):6.1f} ms/case   right {right_alone}/{n}")
+    print(f"  {'rewards.math.is_equivalent (clean-up, fast paths, helper)':56s} "
+          f"{1000 * statistics.mean(times_ours):6.1f} ms/case   right {right_ours}/{n}")
+    print(f"  ratio is_equivalent / math-verify per round: {', '.join(f'{x:.2f}' for x in ratios)} "
+          f"(mean {statistics.mean(ratios):.2f}x; target <= 1.1x)")
+    timeout_s = 0.5
+    start = time.perf_counter()
+    rewards.math.is_equivalent("9^{9^{9^{9}}}", "1", timeout_s=timeout_s)
+    print(f"  helper time bound: a pathological power with timeout_s={timeout_s} returned after "
+          f"{time.perf_counter() - start:.2f} s (limit: timeout_s + 0.5 s grace)")
+
+
 def bench_hostile() -> None:
     size = 100_000
     inputs = {
@@ -216,6 +316,9 @@ def main() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     bench_kk(args.quick, group=8)
     bench_kk(args.quick, group=1)
+    bench_kk(args.quick, group=8, wordings=MIXED_WORDINGS)
+    bench_kk(args.quick, group=1, wordings=MIXED_WORDINGS)
+    bench_equivalence(1 if args.quick else 3)
     bench_math(args.quick)
     bench_hostile()
 

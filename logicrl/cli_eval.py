@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--kk-count", type=int, default=KK_COUNT, help=f"K&K puzzles per size (default {KK_COUNT})")
     parser.add_argument("--kk-seed", type=int, default=KK_SEED, help="seed of the generated K&K set")
+    parser.add_argument("--kk-parser", default="strict", choices=("strict", "logic_rl"),
+                        help="K&K answer parser: strict (default; negations, role-first and list forms) or "
+                             "logic_rl (Logic-RL's own, for numbers comparable with the paper)")
     parser.add_argument("--batch-size", type=int,
                         help="prompts per generate call and per log sync (default: hf 8, vllm 256, openai 64)")
     parser.add_argument("--device", help="hf backend: torch device (default cuda if available, else cpu)")
@@ -57,7 +60,7 @@ def config_from_args(args) -> EvalConfig:
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, backend=args.backend,
         base_url=args.base_url, out=args.out, data_dir=args.data_dir, limit=args.limit,
         prompt_style=args.prompt_style, instruction=args.instruction, seed=args.seed,
-        kk_count=args.kk_count, kk_seed=args.kk_seed, batch_size=args.batch_size, device=args.device,
+        kk_count=args.kk_count, kk_seed=args.kk_seed, kk_parser=args.kk_parser, batch_size=args.batch_size, device=args.device,
         dtype=args.dtype, progress=not args.no_progress,
     )
 
