@@ -287,6 +287,14 @@ _HEDGES = frozenset(
      "unclear", "unknown", "uncertain", "undetermined", "ambiguous", "undecided", "whether")
 )
 _NEGATING_PHRASES = ("rather than", "instead of", "as opposed to")
+_SPEECH = frozenset(
+    ("says", "said", "say", "claims", "claimed", "claim", "states", "stated", "asserts", "asserted", "insists",
+     "insisted", "accuses", "accused", "thinks", "believes", "replies", "replied", "mentions", "mentioned")
+)
+"""A name right before one of these is a speaker, not the subject of the role that follows ("Zoey says
+Oliver is a knave" says nothing about Zoey)."""
+_HYPOTHETICAL = frozenset(("if", "suppose", "supposing", "assume", "assuming", "hypothetically", "unless"))
+"""A clause with one of these is reasoning ("If Zoey were a knave, ..."): it assigns nothing."""
 _JOINERS = frozenset(
     (",", "and", "but", "while", "whilst", "whereas", "however", "also", "plus", "so", "thus", "hence",
      "therefore", "then", "because", "since", "meaning", "whereby")
@@ -337,7 +345,9 @@ def parse_answer(answer_text: str, names, roles: tuple[str, str] = DEFAULT_ROLES
     a knave"); clauses that restate the role ("Zoey, who always tells the truth, is a knight"; "Oliver lies").
     Unparseable (None): a person missing; one person given both roles (directly, or by a restatement that
     contradicts: "Zoey is a knight who always lies"); a hedge ("a knight or a knave", "probably", "might");
-    a name that is not in the puzzle given a role ("(4) Bob is a knave"); an answer over MAX_ANSWER_CHARS.
+    a name that is not in the puzzle next to a role or listed with the puzzle's names ("(4) Bob is a knave",
+    "Knaves: Oliver, Bob"); more than MAX_UNKNOWN_WORDS capitalised words not in the puzzle (prose); an
+    answer over MAX_ANSWER_CHARS.
     """
     if not isinstance(answer_text, str) or len(answer_text) > MAX_ANSWER_CHARS:
         return None
@@ -373,7 +383,7 @@ def _canonical_lines(answer_text: str, lexicon: dict) -> dict[str, str] | None:
     return assigned
 
 
-_END, _JOIN, _NEG, _HEDGE, _NO = "end", "join", "neg", "hedge", "no"
+_END, _JOIN, _NEG, _HEDGE, _NO, _SAYS, _IF = "end", "join", "neg", "hedge", "no", "says", "if"
 # Words (with inner apostrophes and hyphens: "isn't", "truth-teller") and the punctuation the reader uses.
 _WORDS = re.compile(r"[\w'\u2019-]+|[\n;.!?,]")
 # A capitalised word (no look-behind: the greedy tail swallows inner capitals; measured 2x faster).
@@ -396,6 +406,8 @@ def _reader(names: tuple[str, ...], roles: tuple[str, str]) -> tuple[dict, froze
     kinds.update(dict.fromkeys(_JOINERS, _JOIN))
     kinds.update(dict.fromkeys(_NEGATIONS, _NEG))
     kinds.update(dict.fromkeys(_HEDGES, _HEDGE))
+    kinds.update(dict.fromkeys(_SPEECH, _SAYS))
+    kinds.update(dict.fromkeys(_HYPOTHETICAL, _IF))
     kinds["no"] = _NO
     kinds.update(lexicon)  # a name or role shadows a function word spelt the same
     return kinds, frozenset(word for word, entry in lexicon.items() if entry[0])
@@ -441,7 +453,7 @@ def _read(answer_text: str, names: tuple[str, ...], roles: tuple[str, str]) -> d
     heading: str | None = None  # a "Knights:" line over the names below it
     fragments: list[list[tuple[bool, str, bool]]] = []
     items: list[tuple[bool, str, bool]] = []
-    negated = hedged = False
+    negated = hedged = hypothetical = False
     for k, kind in enumerate(sequence):
         if kind is _END:
             if items:
@@ -449,12 +461,19 @@ def _read(answer_text: str, names: tuple[str, ...], roles: tuple[str, str]) -> d
             if fragments:
                 if hedged:  # "a knight or a knave", "probably", "might": no clause with people hedges
                     raise _Unparseable
-                heading = _clause(fragments, assigned, roles, heading)
-            fragments, items, negated, hedged = [], [], False, False
+                if not hypothetical:
+                    heading = _clause(fragments, assigned, roles, heading)
+            fragments, items, negated, hedged, hypothetical = [], [], False, False, False
         elif kind is _JOIN:
             if items:
                 fragments.append(items)
             items, negated = [], False
+        elif kind is _SAYS:
+            if items and not all(not item[0] for item in items):
+                fragments.append(items)  # "the knight says ...": the roles stay, the speaker names go
+            items, negated = [], False
+        elif kind is _IF:
+            hypothetical = True
         elif kind is _NEG:
             negated = not negated
         elif kind is _HEDGE:

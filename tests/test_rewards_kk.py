@@ -215,6 +215,10 @@ def test_issue_examples_score_as_right_answers():
         "Zoey is a knight because Oliver is a knave.",
         "ZOEY IS A KNIGHT. OLIVER IS A KNAVE, NOT A KNIGHT.",
         "Oliver is no knight. Zoey is a knight.",
+        # reasoning left in the answer: a speaker is not the subject, a hypothetical clause assigns nothing
+        "Zoey says Oliver is a knave. Zoey is a knight.",
+        "Zoey, a knight, says that Oliver is a knave.",
+        "If Zoey were a knave, Oliver would be a knight; so Zoey is a knight and Oliver is a knave.",
     ],
 )
 def test_strict_parser_reads_negations_and_orders(answer):
@@ -259,6 +263,8 @@ def test_strict_parser_reads_group_negations(answer, truth):
         "The knight is Zoey. The knave is Bob. Oliver is a knave.",
         "Knights: Zoey\nKnaves: Oliver, Bob",
         "Everyone is a knave.",
+        "Zoey says Oliver is a knave.",  # nothing said about Zoey (not: Zoey is a knave)
+        "Zoey is a knight if Oliver is a knave, Oliver is a knave.",
     ],
 )
 def test_strict_parser_keeps_hedges_and_contradictions_unparseable(answer):
