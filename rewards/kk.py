@@ -384,8 +384,9 @@ def _canonical_lines(answer_text: str, lexicon: dict) -> dict[str, str] | None:
 
 
 _END, _JOIN, _NEG, _HEDGE, _NO, _SAYS, _IF = "end", "join", "neg", "hedge", "no", "says", "if"
-# Words (with inner apostrophes and hyphens: "isn't", "truth-teller") and the punctuation the reader uses.
-_WORDS = re.compile(r"[\w'\u2019-]+|[\n;.!?,]")
+# Words (with inner apostrophes and hyphens: "isn't", "truth-teller"; not quotes or bullets around a word)
+# and the punctuation the reader uses.
+_WORDS = re.compile(r"\w+(?:['\u2019-]\w+)*|[\n;.!?,]")
 # A capitalised word (no look-behind: the greedy tail swallows inner capitals; measured 2x faster).
 _CAPITALISED = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][\w'\u2019-]{0,63}")
 _LINKED_AFTER = re.compile(

@@ -215,6 +215,8 @@ def test_issue_examples_score_as_right_answers():
         "Zoey is a knight because Oliver is a knave.",
         "ZOEY IS A KNIGHT. OLIVER IS A KNAVE, NOT A KNIGHT.",
         "Oliver is no knight. Zoey is a knight.",
+        "-Zoey is a 'knight'\n-Oliver is a \u2018knave\u2019",
+        '"Zoey" is a knight and "Oliver" is a knave.',
         # reasoning left in the answer: a speaker is not the subject, a hypothetical clause assigns nothing
         "Zoey says Oliver is a knave. Zoey is a knight.",
         "Zoey, a knight, says that Oliver is a knave.",
