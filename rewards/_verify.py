@@ -30,9 +30,11 @@ from math_verify import LatexExtractionConfig, parse, verify
 from math_verify import grader as _grader
 from sympy import Float, Integer, Rational
 
-DECIMAL_REL_TOL = 1e-4
-"""Relative tolerance when the gold number is a decimal (the value Qwen2.5-Math's grader uses,
-`math_equal` -> `numeric_equal`, rel_tol=1e-4)."""
+import rewards.math
+
+DECIMAL_REL_TOL = float(rewards.math.DECIMAL_REL_TOL)
+"""Relative tolerance when the gold number is a decimal (defined in rewards.math, which applies it to plain
+numbers itself)."""
 EXACT_DIGITS = 50
 """Significant digits to which an exact gold closed form (surd, constant...) must match the prediction."""
 GOLD_CACHE_SIZE = 4096

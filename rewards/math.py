@@ -31,7 +31,8 @@ __all__ = ["DECIMAL_REL_TOL", "MAX_ANSWER_CHARS", "extract_answer", "is_equivale
 DEFAULT_TIMEOUT_S = 2.0
 """Per-call limit for math-verify (parse both sides + compare)."""
 DECIMAL_REL_TOL = Fraction(1, 10_000)
-"""Relative tolerance when the gold answer is a decimal (same value as rewards._verify.DECIMAL_REL_TOL)."""
+"""Relative tolerance when the gold number is a decimal: |pred - gold| <= 1e-4 * |gold| (the value Qwen2.5-Math's
+grader uses: evaluation/grader.py, `numeric_equal`, rel_tol=1e-4). Exact gold numbers need exact equality."""
 
 
 def extract_answer(text: str) -> str | None:
