@@ -24,9 +24,9 @@ Clean-up (`clean_answer`), each step removing form, never content:
   separator per number (`1,234`, `12 000 023` and `1{,}234.5` are numbers; `1,2`, `3, 5`, `0,111` are lists).
 Nothing else is rewritten: hedges (`3 \\text{ or } 5`), lists and words stay as they are and grade wrong.
 
-`malformed_reason` names LaTeX slips that a parser would silently truncate (`\\frac(1)(2)`, an unbalanced
-`\\sqrt(`, a LaTeX line break `\\\\` outside an environment, a dangling operator); the math grader calls
-such answers wrong instead of guessing.
+`malformed_reason` names slips that a parser would silently truncate or misread (`\\frac(1)(2)`, an
+unbalanced `\\sqrt(`, a LaTeX line break `\\\\` outside an environment, a dangling operator, numbers separated
+by spaces only); the math grader calls such answers wrong instead of guessing.
 
 Everything here is plain Python on bounded text: no parser, no `eval`, each regular expression linear or
 run on at most MAX_ANSWER_CHARS characters.
@@ -236,6 +236,7 @@ def clean_answer(answer: str) -> str:
 
 
 _FRAC_PAREN = re.compile(r"\\[dtc]?frac\s*\(")
+_SPACED_NUMBERS = re.compile(r"[+-]?\d+(?:\.\d+)?(?:\s+[+-]?\d+(?:\.\d+)?)+")
 _DANGLING = re.compile(r"(?:[+\-*/^_=]|\\cdot|\\times|\\div|\\pm|\\sqrt|\\frac)\s*$")
 _ENVIRONMENT = re.compile(r"\\begin\s*\{")
 
@@ -247,10 +248,14 @@ def malformed_reason(answer: str) -> str | None:
     - "sqrt_parens": `\\sqrt(` whose argument is not one balanced group (left after clean-up);
     - "line_break": a LaTeX line break `\\\\` outside a matrix/cases environment (two answers);
     - "dangling_operator": the answer ends with an operator or a command missing its argument;
-    - "unbalanced": braces that do not pair up.
+    - "unbalanced": braces that do not pair up;
+    - "spaced_numbers": plain numbers separated by spaces only, not a thousands grouping ("4 2": math-verify
+      reads it as 4 + 2; a list or a typo, never guessed).
     """
     if _FRAC_PAREN.search(answer):
         return "frac_parens"
+    if _SPACED_NUMBERS.fullmatch(answer):
+        return "spaced_numbers"
     if _SQRT_PAREN.search(answer):
         return "sqrt_parens"
     if "\\\\" in answer and not _ENVIRONMENT.search(answer):

@@ -214,6 +214,7 @@ MATH_REDTEAM = [
     ("inline_math_list", f"{MATH_REASONING}<answer>$42$, $43$</answer>"),
     ("code_span_hedge", f"{MATH_REASONING}<answer>`42` or `43`</answer>"),
     ("box_in_reasoning_hedge_in_answer", "<think>It is \\boxed{42}.</think><answer>42 or 43</answer>"),
+    ("spaced_numbers_read_as_a_sum", f"{MATH_REASONING}<answer>40 2</answer>"),
     ("line_break_two_answers", f"{MATH_REASONING}<answer>42 \\\\ 43</answer>"),
     ("malformed_frac_slip", f"{MATH_REASONING}<answer>\\frac(84)(2)</answer>"),
     ("words", f"{MATH_REASONING}<answer>forty-two</answer>"),

@@ -138,6 +138,11 @@ def test_clean_answer(raw, cleaned):
         ("3\\sqrt", "dangling_operator"),
         ("\\frac{1}{2", "unbalanced"),
         ("1}", "unbalanced"),
+        ("4 2", "spaced_numbers"),
+        ("40 2", "spaced_numbers"),
+        ("1.5 -2", "spaced_numbers"),
+        ("12 000", None),  # a thousands grouping, joined by the clean-up
+        ("2 \\frac{1}{2}", None),  # a mixed number is LaTeX, read by math-verify as 2 + 1/2
         ("4\\sqrt{2}", None),
         ("\\begin{pmatrix}1 \\\\ 2\\end{pmatrix}", None),
         ("[0, 1)", None),

@@ -281,6 +281,10 @@ def test_markdown_answer_is_graded():
         ("3\u00b74", "12", True),
         ("2\u221a2", "2", False),
         ("2\u221a2", "2\\sqrt{2}", True),
+        ("4 2", "6", False),  # math-verify alone reads "4 2" as 4 + 2
+        ("40 2", "42", False),
+        ("1 2 3", "6", False),
+        ("2 \\frac{1}{2}", "2.5", True),  # a mixed number
     ],
 )
 def test_is_equivalent_issue_14(pred, gold, equal):
