@@ -203,61 +203,76 @@ def bench_math(quick: bool) -> None:
         print(f"  {'math reward (extract, fast paths, helper)':48s} {rate(ours, len(completions), 1.0):>10,.0f} /s")
 
 
+EQUIVALENCE_WARM_UP = [("\\frac{2}{6}", "\\frac{1}{3}"), ("x^2 - 1", "(x-1)(x+1)"), ("\\{1, 2\\}", "\\{2, 1\\}"),
+                       ("2\\sqrt{3}", "\\sqrt{12}"), ("x \\geq 1", "1 \\leq x"), ("0.25", "\\frac{1}{4}")]
+
+
+def equivalence_worker(who: str) -> None:
+    """Run in a fresh process: grade every gathered case once with `who` ("alone": math-verify called
+    directly; "ours": rewards.math.is_equivalent) after a warm-up on other pairs; print JSON
+    {"seconds": [...], "verdicts": [...]}. A fresh process per round keeps every case new to both: nothing
+    (sympy's cache, math-verify's lru caches, the ANTLR parser's DFA cache) has seen it before."""
+    import json
+
+    logging.disable(logging.WARNING)
+    sys.path.insert(0, str(REPO / "tests"))
+    from math_equivalence_cases import CASES
+
+    if who == "alone":
+        from math_verify import parse, verify
+
+        def wrap(answer: str) -> str:
+            return answer if "$" in answer else f"${answer}$"
+
+        def grade(pred: str, gold: str) -> bool:
+            return bool(verify(parse(wrap(gold), parsing_timeout=None), parse(wrap(pred), parsing_timeout=None),
+                               timeout_seconds=None))
+    else:
+        grade = rewards.math.is_equivalent
+    for pred, gold in EQUIVALENCE_WARM_UP:
+        grade(pred, gold)
+    seconds, verdicts = [], []
+    for pred, gold, _expected, _source in CASES:
+        start = time.perf_counter()
+        verdicts.append(bool(grade(pred, gold)))
+        seconds.append(time.perf_counter() - start)
+    print(json.dumps({"seconds": seconds, "verdicts": verdicts}))
+
+
 def bench_equivalence(rounds: int) -> None:
     """First-sight time per case and verdicts right: is_equivalent vs math-verify called directly."""
-    logging.disable(logging.WARNING)
-    from math_verify import parse, verify
-    from math_verify.parser import extract_latex, parse_latex_cached
-    from sympy.core.cache import clear_cache
+    import json
+    import subprocess
 
     sys.path.insert(0, str(REPO / "tests"))
     from math_equivalence_cases import CASES
 
-    def wrap(answer: str) -> str:
-        return answer if "$" in answer else f"${answer}$"
+    def run(who: str) -> dict:
+        out = subprocess.run([sys.executable, __file__, "--equivalence-worker", who], capture_output=True,
+                             text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def alone(pred: str, gold: str) -> bool:
-        return bool(verify(parse(wrap(gold), parsing_timeout=None), parse(wrap(pred), parsing_timeout=None),
-                           timeout_seconds=None))
-
-    warm_up = [("\\frac{2}{6}", "\\frac{1}{3}"), ("x^2 - 1", "(x-1)(x+1)"), ("\\{1, 2\\}", "\\{2, 1\\}"),
-               ("2\\sqrt{3}", "\\sqrt{12}"), ("x \\geq 1", "1 \\leq x"), ("0.25", "\\frac{1}{4}")]
     n = len(CASES)
-    per_case = {0: [[] for _ in CASES], 1: [[] for _ in CASES]}  # who -> case -> times over rounds
-    right = {0: 0, 1: 0}
-    ratios = []
+    times: dict[str, list[list[float]]] = {"alone": [], "ours": []}
+    verdicts: dict[str, list[bool]] = {}
     for r in range(rounds):
-        # Fresh state for both: sympy's and math-verify's caches here, a new helper process for ours.
-        clear_cache()
-        parse_latex_cached.cache_clear()
-        extract_latex.cache_clear()
-        rewards.math._helper().close()
-        rewards.math._verdicts.clear()
-        for pred, gold in warm_up:
-            alone(pred, gold)
-            rewards.math.is_equivalent(pred, gold)
-        rewards.math._verdicts.clear()
-        totals = {0: 0.0, 1: 0.0}
-        for k, (pred, gold, expected, _source) in enumerate(CASES):
-            for who in ((0, 1) if (k + r) % 2 == 0 else (1, 0)):  # alternate who goes first
-                start = time.perf_counter()
-                verdict = alone(pred, gold) if who == 0 else rewards.math.is_equivalent(pred, gold)
-                elapsed = time.perf_counter() - start
-                per_case[who][k].append(elapsed)
-                totals[who] += elapsed
-                if r == 0:
-                    right[who] += verdict == expected
-        ratios.append(totals[1] / totals[0])
-    # Each case is new to both in every round; the minimum over rounds filters out other load on the machine.
-    best = {who: sum(min(times) for times in per_case[who]) / n for who in (0, 1)}
+        for who in (("alone", "ours") if r % 2 == 0 else ("ours", "alone")):  # alternate who goes first
+            result = run(who)
+            times[who].append(result["seconds"])
+            verdicts[who] = result["verdicts"]
+    right = {who: sum(v == c[2] for v, c in zip(verdicts[who], CASES)) for who in times}
+    # Each case is new in every round; the minimum over rounds filters out other load on the machine.
+    best = {who: sum(min(t[k] for t in times[who]) for k in range(n)) / n for who in times}
+    per_round = [sum(o) / sum(a) for o, a in zip(times["ours"], times["alone"])]
     print(f"\nanswer equivalence, {n} cases from public graders' tests (tests/math_equivalence_cases.py), "
-          f"each seen for the first time in each of {rounds} rounds (fresh caches, fresh helper)")
+          f"each new to both: a fresh process per side and round, {rounds} rounds")
     print(f"  {'math-verify called directly (parse + parse + verify)':58s} "
-          f"{1000 * best[0]:6.1f} ms/case   right {right[0]}/{n}")
+          f"{1000 * best['alone']:6.1f} ms/case   right {right['alone']}/{n}")
     print(f"  {'rewards.math.is_equivalent (clean-up, fast paths, helper)':58s} "
-          f"{1000 * best[1]:6.1f} ms/case   right {right[1]}/{n}")
-    print(f"  is_equivalent / math-verify: {best[1] / best[0]:.2f}x on per-case minima (target <= 1.1x); "
-          f"per round: {', '.join(f'{x:.2f}' for x in ratios)}")
+          f"{1000 * best['ours']:6.1f} ms/case   right {right['ours']}/{n}")
+    print(f"  is_equivalent / math-verify: {best['ours'] / best['alone']:.2f}x on per-case minima (target <= 1.1x); "
+          f"per round: {', '.join(f'{x:.2f}' for x in per_round)}")
+    rewards.math.is_equivalent("\\frac{1}{3}", "\\sqrt{2}")  # start the helper outside the timing
     timeout_s = 0.5
     start = time.perf_counter()
     rewards.math.is_equivalent("9^{9^{9^{9}}}", "1", timeout_s=timeout_s)
@@ -309,7 +324,11 @@ def bench_hostile() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing runs")
+    parser.add_argument("--equivalence-worker", choices=("alone", "ours"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.equivalence_worker:
+        equivalence_worker(args.equivalence_worker)
+        return
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     bench_kk(args.quick, group=8)
