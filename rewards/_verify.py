@@ -23,9 +23,11 @@ builds the expressions; the helper's time limit bounds parse and comparison.
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 
 import sympy
+from latex2sympy2_extended.math_normalization import units_regex
 from math_verify import LatexExtractionConfig, parse, verify
 from math_verify import grader as _grader
 from sympy import Float, Integer, Rational
@@ -120,6 +122,26 @@ def _parsed_gold(gold: str) -> list:
     return parsed
 
 
+# A text-like LaTeX command with its argument (units and words are allowed there), or any other command.
+_TEXT_GROUP = re.compile(r"\\(?:text[a-z]*|math[a-z]*|[hm]box|operatorname)\s*\{[^{}]*\}")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def _is_letter_soup(answer: str) -> bool:
+    """Plain words (outside LaTeX commands, \\text{...} and a trailing unit that math-verify itself strips, as
+    in "25 apples") that spell 3+ distinct letters: sympy would read them as a product of 3+ free symbols,
+    which equals no number, and math-verify spends 0.1-0.5 s parsing and verifying such word salad
+    ("Zoey is 25 knights, Oliver 3 knaves"). Checked here, before parsing, against a numeric gold answer."""
+    if not _WORD.search(answer):
+        return False
+    plain = _COMMAND.sub(" ", _TEXT_GROUP.sub(" ", answer))
+    for _ in range(2):  # as math-verify: twice ("5 cm per second" style tails)
+        plain = units_regex.sub(r"\1", plain)
+    letters = {c for w in _WORD.findall(plain) for c in w}
+    return len(letters) >= 3
+
+
 def _letter_soup_against_number(pred, gold) -> bool:
     """A numeric gold answer against an expression in 3+ free symbols (words read as products of letters,
     e.g. "25 dollars" -> 25*a*d*l*l*o*r*s): never equal, and verify() would spend up to ~0.3 s proving it."""
@@ -135,6 +157,8 @@ def verify_pair(request) -> bool:
     """[prediction, gold] (cleaned answers) -> equal? Runs inside the helper process."""
     pred, gold = request
     gold_parsed = _parsed_gold(gold)
+    if gold_parsed and isinstance(gold_parsed[0], sympy.Number) and _is_letter_soup(pred):
+        return False
     pred_parsed = _parse(pred)
     if not gold_parsed or not pred_parsed:
         return False

@@ -81,42 +81,11 @@ def _quick_verdict(pred: str, gold: str) -> bool | None:
         if pred_number is not None:
             (g, gold_is_decimal), (p, _) = gold_number, pred_number
             return abs(p - g) <= DECIMAL_REL_TOL * abs(g) if gold_is_decimal else p == g
-        if gold_number[0].denominator == 1:
-            if "\\" not in pred and not any(c.isdigit() for c in pred):
-                # No digit and no LaTeX command: letters and symbols only, which name no integer (word salad
-                # such as "Zoey is a knight" would otherwise cost math-verify a few hundred milliseconds).
-                return False
-            if _is_letter_soup(pred):
-                # Words read as products of letters ("Zoey is 25 knights, Oliver 3 knaves" -> z*o*E*y*...):
-                # never an integer, and math-verify spends 0.1-0.5 s parsing and verifying them.
-                return False
+        if gold_number[0].denominator == 1 and "\\" not in pred and not any(c.isdigit() for c in pred):
+            # No digit and no LaTeX command: letters and symbols only, which name no integer (word salad such
+            # as "Zoey is a knight" would otherwise cost a trip to the helper and a parse).
+            return False
     return None
-
-
-# A text-like LaTeX command with its argument (units and words are allowed there), or any other command.
-_TEXT_GROUP = re.compile(r"\\(?:text[a-z]*|math[a-z]*|[hm]box|operatorname)\s*\{[^{}]*\}")
-_COMMAND = re.compile(r"\\[A-Za-z]+")
-_WORD = re.compile(r"[A-Za-z]{3,}")
-
-
-def _strip_units(text: str) -> str:
-    """A trailing unit word removed as math-verify's normalisation removes it ("25 apples" reads as 25)."""
-    from latex2sympy2_extended.math_normalization import units_regex  # lazily: it imports sympy
-
-    for _ in range(2):  # as math-verify: twice ("5 cm per second" style tails)
-        text = units_regex.sub(r"\1", text)
-    return text
-
-
-def _is_letter_soup(answer: str) -> bool:
-    """Plain words (outside LaTeX commands, \\text{...} and a trailing unit) that spell 3+ distinct letters:
-    sympy reads them as a product of 3+ free symbols, which equals no number (the rule the helper applies
-    after parsing)."""
-    if not _WORD.search(answer):
-        return False
-    plain = _strip_units(_COMMAND.sub(" ", _TEXT_GROUP.sub(" ", answer)))
-    letters = {c for w in _WORD.findall(plain) for c in w}
-    return len(letters) >= 3
 
 
 # --------------------------------------------------------------------------------------------------

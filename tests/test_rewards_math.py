@@ -150,17 +150,34 @@ def test_bounded_worker_interrupts_python_loops_and_keeps_serving(targets_on_pat
     echo.close()
 
 
-def test_letter_soup_against_an_integer_is_decided_without_math_verify():
-    """Word salad costs math-verify 0.1-0.5 s; it is rejected before the helper is asked. A trailing unit
-    that math-verify strips ("25 apples") and words inside \\text{} still go to math-verify."""
+def test_letter_soup_against_a_number_is_decided_before_parsing():
+    """Word salad costs math-verify 0.1-0.5 s; against a numeric gold answer it is rejected before math-verify
+    parses it (in the helper). A trailing unit that math-verify strips ("25 apples") and words inside
+    \\text{} still go to math-verify. The calling process decides text without digits or commands itself."""
+    from rewards._verify import _is_letter_soup
     from rewards.math import _quick_verdict
 
-    assert _quick_verdict("Zoey is 25 knights, Oliver 3 knaves", "25") is False
-    assert _quick_verdict("25 knights", "25") is False
-    assert _quick_verdict("25 apples", "25") is None
-    assert _quick_verdict("25 \\text{ knights}", "25") is None
+    assert _is_letter_soup("Zoey is 25 knights, Oliver 3 knaves")
+    assert _is_letter_soup("25 knights")
+    assert not _is_letter_soup("25 apples")
+    assert not _is_letter_soup("25 \\text{ knights}")
+    assert _quick_verdict("Zoey is a knight", "25") is False
     assert _quick_verdict("x + y + z", "x + y + z") is True  # identical text, whatever the letters
     assert _quick_verdict("abc", "\\frac{a}{2}") is None  # a symbolic gold answer: math-verify decides
+    assert is_equivalent("Zoey is 25 knights, Oliver 3 knaves", "25") is False
+    assert is_equivalent("25 apples", "25") is True
+
+
+def test_importing_and_grading_keeps_sympy_out_of_the_calling_process():
+    import subprocess
+    import sys
+
+    code = ("import sys, rewards; from rewards.math import is_equivalent; "
+            "assert is_equivalent('\\\\frac{1}{2}', '0.5') and is_equivalent('25 apples', '25'); "
+            "assert not is_equivalent('Zoey is 25 knights', '25'); "
+            "print(sorted(m for m in ('sympy', 'math_verify', 'torch', 'transformers', 'logicrl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 # --------------------------------------------------------------------------------------------------
