@@ -417,6 +417,9 @@ def _reader(names: tuple[str, ...], roles: tuple[str, str]) -> tuple[dict, froze
 def _unknown_name_with_role(answer_text: str, kinds: dict, role_words: frozenset) -> bool:
     """A capitalised word that is not in the puzzle, next to a role ("Bob is a knave", "Bob: knave", "The
     knave is Bob", "Knaves: Bob") or listed with the puzzle's names ("Knaves: Oliver, Bob")."""
+    capitalised = _CAPITALISED.findall(answer_text)
+    if not capitalised or not set(map(str.lower, capitalised)).difference(kinds, _NON_NAMES):
+        return False  # every capitalised word is a name, a role or a known word: the common case, in C
     unknown = 0
     for match in _CAPITALISED.finditer(answer_text):
         word = match.group().lower()
