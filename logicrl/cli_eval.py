@@ -60,8 +60,8 @@ def config_from_args(args) -> EvalConfig:
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, backend=args.backend,
         base_url=args.base_url, out=args.out, data_dir=args.data_dir, limit=args.limit,
         prompt_style=args.prompt_style, instruction=args.instruction, seed=args.seed,
-        kk_count=args.kk_count, kk_seed=args.kk_seed, kk_parser=args.kk_parser, batch_size=args.batch_size, device=args.device,
-        dtype=args.dtype, progress=not args.no_progress,
+        kk_count=args.kk_count, kk_seed=args.kk_seed, batch_size=args.batch_size, device=args.device,
+        dtype=args.dtype, progress=not args.no_progress, kk_parser=args.kk_parser,
     )
 
 
