@@ -15,7 +15,8 @@ Clean-up (`clean_answer`), each step removing form, never content:
   boundaries (so `2**10` and `a_1` are untouched);
 - a lead-in phrase at the start ("Answer:", "Final answer:", "The (final) answer is", "So/Thus/Therefore/
   Hence the answer is") and a closing "I hope it is correct." sentence, with the period that ends the sentence;
-- inline-math delimiters around the whole answer: `$..$`, `$$..$$`, `\\(..\\)`, `\\[..\\]`;
+- inline-math delimiters around the whole answer: `$..$`, `$$..$$`, `\\(..\\)`, `\\[..\\]`, and a `\\boxed{..}`
+  around it; a leading currency sign `\\$`;
 - `\\mathrm{e}`, `\\text{e}`, `\\operatorname{e}` (Euler's number as a roman letter) -> `e`;
 - `\\sqrt(x)` -> `\\sqrt{x}` and `\\sqrt[n](x)` -> `\\sqrt[n]{x}` when the parenthesised argument is one
   balanced group;

@@ -46,7 +46,7 @@ def test_last_answer_block():
     assert last_answer_block("<answer>a</answer><answer> b </answer>") == " b "
     assert last_answer_block("<answer>a") is None
     assert last_answer_block("a</answer>") is None
-    assert last_answer_block(None if False else "") is None
+    assert last_answer_block("") is None
 
 
 @pytest.mark.parametrize(
