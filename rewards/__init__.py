@@ -12,8 +12,9 @@
     funcs, weights = rewards.from_config([{"name": "kk"}, {"name": "brevity", "weight": 0.5}])
 
 Built-ins: `format` (strict think/answer format), `kk` (Knights-and-Knaves; presets "logic_rl" and
-"partial"), `math` (math-verify). Plain Python: importing this package imports no torch, transformers
-or math-verify (math-verify is loaded in a helper process on the first math comparison that needs it).
+"partial"), `math` (final answer by `rewards.answer`, checked with math-verify). Plain Python: importing this
+package imports no torch, transformers or math-verify (math-verify is loaded in a helper process on the
+first math comparison that needs it).
 """
 
 # Built-ins register themselves on import.

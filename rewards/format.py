@@ -10,7 +10,7 @@ Rules (each failure has a reason code, see `FormatResult.reason`):
   ("short_reasoning": no reasoning, or reasoning that only restates the answer).
 
 With `think_prefilled` the prompt already opened <think>, so the completion starts inside the block.
-Tag scanning uses str.find/str.count only (linear, C speed); the one regex (word tokens) runs on a
+Tags are found in one linear regex scan that stops at the first repeated tag; the word regex runs on a
 bounded prefix of the reasoning, so any input is checked in linear time.
 """
 
@@ -37,7 +37,7 @@ REASONING_SCAN_CHARS = 32_768
 """Only this prefix of the reasoning is tokenised when counting its words (bounds the time per call)."""
 
 _WORD = re.compile(r"\w+")
-_TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+_TAG = re.compile(r"</?(?:think|answer)>")
 
 
 @dataclass(frozen=True)
@@ -75,26 +75,30 @@ def check_format(
     """Check one completion's text against the strict format (never raises for a string)."""
     if not isinstance(text, str):
         return FormatResult(False, "not_text")
-    if think_prefilled:
-        text = THINK_OPEN + text
-    for tag in _TAGS:
-        if text.count(tag) != 1:
+    # One regex scan finds the tags (they cannot overlap, so this counts them as str.count would) and stops at
+    # the first repeated one: measured 1.8 us against 4.7 us for four count and four find passes over 2 kB.
+    # A prefilled <think> sits just before the text (no tag can straddle the join: "<think>" ends with ">").
+    positions: dict[str, int] = {THINK_OPEN: -len(THINK_OPEN)} if think_prefilled else {}
+    for match in _TAG.finditer(text):
+        tag = match.group()
+        if tag in positions:
             return FormatResult(False, "tag_count")
-    think_start = text.find(THINK_OPEN)
-    think_end = text.find(THINK_CLOSE)
-    answer_start = text.find(ANSWER_OPEN)
-    answer_end = text.find(ANSWER_CLOSE)
+        positions[tag] = match.start()
+    if len(positions) != 4:
+        return FormatResult(False, "tag_count")
+    think_start, think_end = positions[THINK_OPEN], positions[THINK_CLOSE]
+    answer_start, answer_end = positions[ANSWER_OPEN], positions[ANSWER_CLOSE]
     if not (think_start < think_end < answer_start < answer_end):
         return FormatResult(False, "order")
     if (
-        text[:think_start].strip()
+        (think_start > 0 and text[:think_start].strip())
         or text[think_end + len(THINK_CLOSE) : answer_start].strip()
         or text[answer_end + len(ANSWER_CLOSE) :].strip()
     ):
         return FormatResult(False, "text_outside")
     think = text[think_start + len(THINK_OPEN) : think_end]
     answer = text[answer_start + len(ANSWER_OPEN) : answer_end].strip()
-    if not think.strip():
+    if not think or think.isspace():
         return FormatResult(False, "empty_think", think, answer)
     if not answer:
         return FormatResult(False, "empty_answer", think, answer)

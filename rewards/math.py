@@ -1,12 +1,15 @@
-"""Math answer reward (AIME, AMC and similar): last \\boxed{} or <answer> block, equivalence by math-verify.
+"""Math answer reward (AIME, AMC and similar): the final answer, cleaned, checked against the gold answer.
 
-- `extract_answer(text)`: the content of the last \\boxed{...} / \\fbox{...} (balanced braces, at most
-  MAX_ANSWER_CHARS), else of the last <answer>...</answer> block; None when there is none.
-- `is_equivalent(pred, gold)`: integers compare as integers (AIME's "025" equals 25) and equal strings are
-  equal without further work; anything else goes to math-verify's `parse`/`verify`, run with its own
-  signal timeouts off (`parsing_timeout=None`, `timeout_seconds=None`) inside a helper process bounded by
-  `rewards.timeout` — so it works off the main thread and in Ray actors. Model text is never `eval`-ed
-  nor passed to `sympify`.
+- `extract_answer(text)`: the final answer by the precedence rule of `rewards.answer.final_answer` (the last
+  closed <answer> block, and the last \\boxed{} inside it if any; without a closed block, the last \\boxed{}
+  of the text); None when there is none.
+- `is_equivalent(pred, gold)`: both sides go through `rewards.answer.clean_answer` (markdown, lead-ins,
+  inline-math delimiters, thousands separators...); an answer a parser would silently truncate
+  (`rewards.answer.malformed_reason`) is wrong. Plain numbers on both sides (integers, decimals, a/b,
+  \\frac{a}{b}) are decided here exactly with `fractions.Fraction`; anything else goes to math-verify with
+  this project's number rule (`rewards._verify`: an exact gold answer needs an exact prediction, a decimal
+  gold answer allows a relative 1e-4), inside a helper process bounded by `rewards.timeout`, so it works
+  off the main thread and in Ray actors. Model text is never `eval`-ed nor passed to `sympify`.
 """
 
 from __future__ import annotations
@@ -14,168 +17,84 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from fractions import Fraction
 from functools import partial
 
+from rewards.answer import MAX_ANSWER_CHARS, clean_answer, final_answer, malformed_reason
 from rewards.format import check_format
 from rewards.registry import RewardConfigError, RewardFn, register
-from rewards.textutil import (
-    ANSWER_CLOSE,
-    ANSWER_OPEN,
-    column,
-    completion_text,
-    prompt_prefills_think,
-)
+from rewards.textutil import column, completion_text, prompt_prefills_think
 from rewards.timeout import TIMED_OUT, BoundedWorker
 
-MAX_ANSWER_CHARS = 512
-"""A final answer longer than this is not an answer (bounds math-verify's work on hostile text)."""
+__all__ = ["DECIMAL_REL_TOL", "MAX_ANSWER_CHARS", "extract_answer", "is_equivalent", "make_math_reward"]
+
 DEFAULT_TIMEOUT_S = 2.0
-"""Per-call limit for math-verify (parse both sides + verify)."""
-
-_INTEGER = re.compile(r"[+-]?\d{1,40}")
-_BOX_OPENERS = ("\\boxed{", "\\fbox{")
-_TRIM = " \t\r\n$."
-
-
-def _boxed_content(text: str) -> str | None:
-    """Content of the last \\boxed{...} or \\fbox{...} with balanced braces, bounded by MAX_ANSWER_CHARS."""
-    start = max(text.rfind(opener) for opener in _BOX_OPENERS)
-    if start < 0:
-        return None
-    start = text.index("{", start) + 1
-    depth = 1
-    end = min(len(text), start + MAX_ANSWER_CHARS + 1)
-    i = start
-    while i < end:
-        c = text[i]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i]
-        i += 1
-    return None
+"""Per-call limit for math-verify (parse both sides + compare)."""
+DECIMAL_REL_TOL = Fraction(1, 10_000)
+"""Relative tolerance when the gold number is a decimal: |pred - gold| <= 1e-4 * |gold| (the value Qwen2.5-Math's
+grader uses: evaluation/grader.py, `numeric_equal`, rel_tol=1e-4). Exact gold numbers need exact equality."""
 
 
 def extract_answer(text: str) -> str | None:
-    """The final answer of a completion (see module doc), or None."""
-    if not isinstance(text, str):
-        return None
-    boxed = _boxed_content(text)
-    if boxed is not None:
-        return boxed.strip() or None
-    end = text.rfind(ANSWER_CLOSE)
-    if end < 0:
-        return None
-    start = text.rfind(ANSWER_OPEN, 0, end)
-    if start < 0 or end - start - len(ANSWER_OPEN) > MAX_ANSWER_CHARS + 64:
-        return None
-    answer = text[start + len(ANSWER_OPEN) : end].strip()
-    return answer if answer and len(answer) <= MAX_ANSWER_CHARS else None
+    """The final answer of a completion (see `rewards.answer.final_answer`), or None."""
+    return final_answer(text)
 
 
-def _normalise(answer: str) -> str:
-    answer = answer.strip(_TRIM)
-    if answer.startswith("\\boxed{") and answer.endswith("}"):
-        answer = answer[len("\\boxed{") : -1].strip(_TRIM)
-    return answer
+# --------------------------------------------------------------------------------------------------
+# Decided here: plain numbers, identical text, word salad
+# --------------------------------------------------------------------------------------------------
+
+_INTEGER = re.compile(r"[+-]?\d{1,40}")
+_DECIMAL = re.compile(r"[+-]?\d{0,40}\.\d{1,40}")
+_SLASH = re.compile(r"([+-]?\d{1,40})\s*/\s*(\d{1,40})")
+_FRAC = re.compile(r"([+-]?)\\[dt]?frac\s*(?:\{\s*([+-]?\d{1,40})\s*\}|(\d))\s*(?:\{\s*(\d{1,40})\s*\}|(\d))")
 
 
-def _quick_verdict(pred: str, gold: str) -> bool | None:
-    """True/False when decidable without math-verify (integers, identical text), else None."""
-    p, g = _normalise(pred), _normalise(gold)
-    gold_is_integer = _INTEGER.fullmatch(g) is not None
-    if gold_is_integer and _INTEGER.fullmatch(p):
-        return int(p) == int(g)
-    if p == g and p:
-        return True
-    if gold_is_integer and "\\" not in p and not any(c.isdigit() for c in p):
-        # No digit and no LaTeX command: letters and symbols only, which name no integer (word salad such
-        # as "Zoey is a knight" would otherwise cost math-verify a few hundred milliseconds).
-        return False
-    if gold_is_integer and _is_letter_soup(p):
-        # Words read as products of letters ("Zoey is 25 knights, Oliver 3 knaves" -> sets of z*o*E*y*...):
-        # never an integer, and math-verify spends 0.1-0.5 s parsing and verifying them.
-        return False
+def _plain_number(answer: str) -> tuple[Fraction, bool] | None:
+    """(exact value, written as a decimal?) for an integer, a decimal, a/b or \\frac{a}{b}; else None."""
+    if _INTEGER.fullmatch(answer):
+        return Fraction(int(answer)), False
+    if _DECIMAL.fullmatch(answer):
+        return Fraction(answer), True
+    match = _SLASH.fullmatch(answer)
+    if match:
+        numerator, denominator = int(match.group(1)), int(match.group(2))
+        return (Fraction(numerator, denominator), False) if denominator else None
+    match = _FRAC.fullmatch(answer)
+    if match:
+        numerator = int(match.group(2) or match.group(3))
+        denominator = int(match.group(4) or match.group(5))
+        if not denominator:
+            return None
+        value = Fraction(numerator, denominator)
+        return (-value if match.group(1) == "-" else value), False
     return None
 
 
-# A text-like LaTeX command with its argument (units and words are allowed there), or any other command.
-_TEXT_GROUP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{[^{}]*\}")
-_COMMAND = re.compile(r"\\[A-Za-z]+")
-_WORD = re.compile(r"[A-Za-z]{3,}")
-
-
-def _strip_units(text: str) -> str:
-    """A trailing unit word removed as math-verify's normalisation removes it ("25 apples" reads as 25)."""
-    from latex2sympy2_extended.math_normalization import units_regex  # lazily: it imports sympy
-
-    for _ in range(2):  # as math-verify: twice ("5 cm per second" style tails)
-        text = units_regex.sub(r"\1", text)
-    return text
-
-
-def _is_letter_soup(answer: str) -> bool:
-    """Plain words (outside LaTeX commands, \\text{...} and a trailing unit) that spell 3+ distinct letters:
-    sympy reads them as a product of 3+ free symbols, which equals no number (the rule the helper applies
-    after parsing)."""
-    if not _WORD.search(answer):
-        return False
-    plain = _strip_units(_COMMAND.sub(" ", _TEXT_GROUP.sub(" ", answer)))
-    letters = {c for w in _WORD.findall(plain) for c in w}
-    return len(letters) >= 3
+def _quick_verdict(pred: str, gold: str) -> bool | None:
+    """True/False when decidable without math-verify (cleaned answers), else None."""
+    if pred == gold:
+        return True
+    gold_number = _plain_number(gold)
+    if gold_number is not None:
+        pred_number = _plain_number(pred)
+        if pred_number is not None:
+            (g, gold_is_decimal), (p, _) = gold_number, pred_number
+            return abs(p - g) <= DECIMAL_REL_TOL * abs(g) if gold_is_decimal else p == g
+        if gold_number[0].denominator == 1 and "\\" not in pred and not any(c.isdigit() for c in pred):
+            # No digit and no LaTeX command: letters and symbols only, which name no integer (word salad such
+            # as "Zoey is a knight" would otherwise cost a trip to the helper and a parse).
+            return False
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
-# math-verify, in the bounded helper process
+# math-verify, in the bounded helper process (rewards._verify)
 # --------------------------------------------------------------------------------------------------
-
-_gold_cache: OrderedDict = OrderedDict()
-
-
-def _as_latex(answer: str) -> str:
-    return answer if "$" in answer else f"${answer}$"
-
-
-def verify_in_helper(request) -> bool:
-    """Runs inside the helper process: math-verify parse + verify of [pred, gold] (JSON-friendly)."""
-    import logging
-
-    from math_verify import parse, verify
-
-    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    pred, gold = request
-    gold_parsed = _gold_cache.get(gold)
-    if gold_parsed is None:
-        gold_parsed = parse(_as_latex(gold), parsing_timeout=None)
-        _gold_cache[gold] = gold_parsed
-        if len(_gold_cache) > 4096:
-            _gold_cache.popitem(last=False)
-    pred_parsed = parse(_as_latex(pred), parsing_timeout=None)
-    if not gold_parsed or not pred_parsed:
-        return False
-    if _letter_soup_against_number(pred_parsed[0], gold_parsed[0]):
-        return False
-    return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
-
-
-def _letter_soup_against_number(pred, gold) -> bool:
-    """A numeric gold answer against an expression in 3+ free symbols (words read as products of letters,
-    e.g. "25 dollars" -> 25*a*d*l*l*o*r*s): never equal, and verify() would spend up to ~0.3 s proving it."""
-    import sympy
-
-    return (
-        isinstance(gold, sympy.Number)
-        and isinstance(pred, sympy.Expr)
-        and not isinstance(pred, sympy.Number)
-        and len(pred.free_symbols) >= 3
-    )
-
 
 _worker: BoundedWorker | None = None
 _worker_lock = threading.Lock()
-_verdicts: OrderedDict = OrderedDict()  # (pred, gold) -> bool, for repeated answers in a GRPO group
+_verdicts: OrderedDict = OrderedDict()  # (cleaned pred, cleaned gold) -> bool, for GRPO's repeated answers
 _VERDICT_CACHE_SIZE = 16384
 
 
@@ -183,15 +102,19 @@ def _helper() -> BoundedWorker:
     global _worker
     with _worker_lock:
         if _worker is None:
-            _worker = BoundedWorker("rewards.math:verify_in_helper")
+            _worker = BoundedWorker("rewards._verify:verify_pair")
         return _worker
 
 
 def is_equivalent(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
-    """Whether the predicted final answer equals the gold answer (False on timeout or unparseable text)."""
+    """Whether the predicted final answer equals the gold answer (False on timeout, unparseable or malformed
+    text). The rules are in the module doc and docs/rewards.md ("Math answers")."""
     if not isinstance(pred, str) or not isinstance(gold, str):
         return False
     if len(pred) > MAX_ANSWER_CHARS or not pred.strip() or not gold.strip():
+        return False
+    pred, gold = clean_answer(pred), clean_answer(gold)
+    if not pred or not gold or malformed_reason(pred) is not None:
         return False
     quick = _quick_verdict(pred, gold)
     if quick is not None:

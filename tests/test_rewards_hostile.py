@@ -65,6 +65,13 @@ HOSTILE = {
     "huge_good_answer": "<think>" + "reason " * 20000 + "</think><answer>" + "filler " * 10000 + "Zoey is a knight, Oliver is a knave</answer>",
     "lone_surrogates": "\ud800<think>\udfff</think><answer>\\boxed{\ud800 25}</answer>\udc00",
     "code_injection": "<answer>\\boxed{__import__('os').system('touch /tmp/rewards_pwned')}</answer>",
+    # bait for the K&K reader and the math clean-up
+    "capitalised_words": "<think>r</think><answer>" + "Abc Zoey is a knight, " * 180 + "</answer>",
+    "names_in_lists": "<think>r</think><answer>Knaves: Oliver, " + "Bob, " * 800 + "</answer>",
+    "negations_and_hedges": "<think>r</think><answer>" + "not or neither nor Zoey knight " * 120 + "</answer>",
+    "emphasis_bait": "<think>r</think><answer>" + "**a_" * 128 + "</answer>",
+    "separator_bait": "<think>r</think><answer>\\boxed{" + "1 000 " * 80 + "}</answer>",
+    "sqrt_paren_bait": "<think>r</think><answer>" + "\\sqrt(" * 80 + "</answer>",
 }
 
 

@@ -259,3 +259,27 @@ def test_seeded_random_completions_cover_every_total():
         assert ours(prompt, completion, GT2) == expected
         seen.add(expected)
     assert seen == {3, -0.5, -1, -3}
+
+
+GT_PREFIXES = "(1) Ann is a knight\n(2) Anna is a knave\n(3) Annabel is a knight"
+ONE_SCAN_CASES = [
+    # names that are prefixes of each other, any casing, repeated mentions (the first one decides)
+    (GT_PREFIXES, "Anna is a knave, Ann is a knight, Annabel is a knight"),
+    (GT_PREFIXES, "ANNABEL IS A KNIGHT; ann is a knight; Anna is a knave"),
+    (GT_PREFIXES, "Ann is a knave, Anna is a knave, Annabel is a knight"),
+    (GT_PREFIXES, "Annabel is a knight Anna is a knave Ann is a knight"),
+    (GT_PREFIXES, "Ann's friend Anna is a knave. Ann is a knight. Annabel is a knight."),
+    # characters that match case-insensitively but lower-case to something else (long s, Kelvin sign)
+    ("(1) Sam is a knight\n(2) Kim is a knave", "\u017fam is a knight, \u212aim is a knave"),
+    ("(1) Sam is a knight\n(2) Kim is a knave", "Sam is a \u212anight, Kim is a knave"),
+    # names the one-scan pattern is not used for: a name spelt "is" or "a", or a role word
+    ("(1) Is is a knight\n(2) A is a knave", "Is is a knight, A is a knave"),
+    ("(1) Knight is a knight\n(2) Bo is a knave", "Knight is a knight, Bo is a knave"),
+]
+
+
+@pytest.mark.parametrize("gt, answer", ONE_SCAN_CASES)
+def test_one_scan_name_pattern_matches_logic_rl(gt, answer):
+    completion = f"</think><answer>{answer}</answer>"
+    for prompt in (BASE_PREFILLED, CHAT_PREFILLED):
+        assert ours(prompt, completion, gt) == oracle(prompt, completion, gt)

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kk-seed", type=int, default=KK_SEED, help="seed of the generated K&K set")
     parser.add_argument("--kk-names", help="fixed names for the K&K puzzles, comma-separated (default: the "
                                            "names of the model's training recipe when it fixed them)")
+    parser.add_argument("--kk-parser", default="strict", choices=("strict", "logic_rl"),
+                        help="K&K answer parser: strict (default; negations, role-first and list forms) or "
+                             "logic_rl (Logic-RL's own, for numbers comparable with the paper)")
     parser.add_argument("--batch-size", type=int,
                         help="prompts per generate call and per log sync (default: hf 8, vllm 256, openai 64)")
     parser.add_argument("--device", help="hf backend: torch device (default cuda if available, else cpu)")
@@ -62,7 +65,7 @@ def config_from_args(args) -> EvalConfig:
         prompt_style=args.prompt_style, instruction=args.instruction, seed=args.seed,
         kk_count=args.kk_count, kk_seed=args.kk_seed, batch_size=args.batch_size, device=args.device,
         kk_names=[n.strip() for n in args.kk_names.split(",") if n.strip()] if args.kk_names else None,
-        dtype=args.dtype, progress=not args.no_progress,
+        dtype=args.dtype, progress=not args.no_progress, kk_parser=args.kk_parser,
     )
 
 

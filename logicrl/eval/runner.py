@@ -75,6 +75,10 @@ class EvalConfig:
     kk_names: list[str] | None = None
     """Fixed names for the generated K&K puzzles (person i is kk_names[i]). None: the names of the run's
     recipe (`data.names`) when the model was trained with fixed names, else names drawn per puzzle."""
+    kk_parser: str = "strict"
+    """K&K answer parser: "strict" (rewards.kk.parse_answer: negations, role-first and list forms, the
+    parser the `partial` training preset uses) or "logic_rl" (Logic-RL's own parser, for numbers comparable
+    with the Logic-RL paper). Stored in the summary as `kk_parser`."""
     batch_size: int | None = None
     """Prompts per generate call, and how often the log is synced (default per backend:
     DEFAULT_BATCH_SIZES; vLLM and HTTP servers batch better with more prompts at once)."""
@@ -99,6 +103,9 @@ _RUN_KEYS = ("model", "adapter", "benchmark", "temperature", "top_p", "max_token
 # Grading
 
 
+KK_PARSERS = ("strict", "logic_rl")
+
+
 def _math_module():
     import rewards.math as math_rewards
 
@@ -106,22 +113,27 @@ def _math_module():
 
 
 def extract_math_answer(text: str) -> str | None:
-    """The final answer of a math completion (the last \\boxed{} or <answer> block), by rewards.math."""
-    return _math_module().extract_answer(text)
+    """The final answer of a math completion: `rewards.answer.final_answer`, the rule the `math` reward
+    uses (the last closed <answer> block, its last \\boxed{} if any; else the last \\boxed{})."""
+    from rewards.answer import final_answer
+
+    return final_answer(text)
 
 
-def grade(problem: Problem, prompt: Prompt, completion: str, style: str) -> dict:
+def grade(problem: Problem, prompt: Prompt, completion: str, style: str, kk_parser: str = "strict") -> dict:
     """{"extracted", "correct", "format_ok"} for one completion.
 
-    K&K: the `kk` reward (Logic-RL scheme) with the think styles; with the chat/base styles, the strict
-    K&K parser over the last <answer> block, else the completion's last paragraph. Math: the answer
-    from the last \\boxed{} or <answer> block, checked by `rewards.math.is_equivalent`. format_ok is the
-    tag format (think styles) or "an answer could be read" (chat/base styles).
+    K&K: think styles: Logic-RL's tag format check, then `kk_parser` ("strict": rewards.kk.parse_answer;
+    "logic_rl": Logic-RL's parser) over the answer block; correct when every person's role matches. Chat/base
+    styles: the same parser over the last closed <answer> block, else the completion's last paragraph.
+    Math: the answer by `extract_math_answer` (shared with the `math` reward), checked by
+    `rewards.math.is_equivalent`. format_ok is the tag format (think styles) or "an answer could be read"
+    (chat/base styles).
     """
     think = style.startswith("think")
     response = prompt.prefill + completion
     if problem.kind == "kk":
-        return _grade_kk(problem, prompt, completion, response, think)
+        return _grade_kk(problem, prompt, completion, response, think, kk_parser)
     from rewards.format import check_format
 
     extracted = extract_math_answer(response)
@@ -137,35 +149,49 @@ def _roles(record: dict) -> tuple[str, str] | None:
     return None
 
 
-_KK_REWARD = []
+_KK_REWARDS: dict = {}
 
 
-def _kk_reward(make_kk_reward):
-    """The `kk` reward with the Logic-RL preset (built once; same as rewards.get("kk"))."""
-    if not _KK_REWARD:
-        _KK_REWARD.append(make_kk_reward(preset="logic_rl"))
-    return _KK_REWARD[0]
+def _kk_reward(parser: str):
+    """The `kk` reward with Logic-RL's format check, `parser` and exact scoring (built once per parser)."""
+    if parser not in _KK_REWARDS:
+        from rewards.kk import make_kk_reward
+
+        _KK_REWARDS[parser] = make_kk_reward(preset="logic_rl", parser=parser)
+    return _KK_REWARDS[parser]
 
 
-def _grade_kk(problem: Problem, prompt: Prompt, completion: str, response: str, think: bool) -> dict:
-    from rewards.kk import logic_rl_format, logic_rl_text, make_kk_reward, parse_answer, parse_ground_truth
+def _kk_parse(answer_text: str, truth: str, roles, parser: str) -> tuple[dict | None, dict]:
+    """(predicted, expected) assignments of one answer text by `parser`."""
+    from rewards.kk import DEFAULT_ROLES, logic_rl_parse, parse_answer, parse_ground_truth, reference_expected
 
+    if parser == "logic_rl":
+        pair = tuple(r.lower() for r in roles) if roles else DEFAULT_ROLES
+        expected = reference_expected(truth, pair)
+        return (logic_rl_parse(answer_text, tuple(expected), pair) if expected else None), expected
+    expected, pair = parse_ground_truth(truth, roles)
+    return (parse_answer(answer_text, tuple(expected), pair) if expected else None), expected
+
+
+def _grade_kk(problem: Problem, prompt: Prompt, completion: str, response: str, think: bool,
+              parser: str = "strict") -> dict:
+    from rewards.answer import last_answer_block
+    from rewards.kk import logic_rl_format, logic_rl_text
+
+    if parser not in KK_PARSERS:
+        raise ValueError(f"unknown K&K parser {parser!r}; choose one of {', '.join(KK_PARSERS)}")
     roles = _roles(problem.record)
     if think:
-        reward = _kk_reward(make_kk_reward)
-        row = reward.breakdown([prompt.content], [completion], solution_text_format=[problem.answer],
-                               roles=[roles])[0]
+        row = _kk_reward(parser).breakdown([prompt.content], [completion], solution_text_format=[problem.answer],
+                                           roles=[roles])[0]
         ok, answer_text = logic_rl_format(logic_rl_text(prompt.content, completion))
         return {"extracted": answer_text if ok else None, "correct": row["correct"] == 1.0,
                 "format_ok": row["format"] > 0}
-    expected, pair = parse_ground_truth(problem.answer, roles)
-    start = response.rfind("<answer>")
-    if start >= 0:
-        end = response.find("</answer>", start)
-        answer_text = response[start + len("<answer>"):end if end >= 0 else None].strip()
-    else:
+    answer_text = last_answer_block(response)
+    if answer_text is None:
         answer_text = response.strip().split("\n\n")[-1][-2000:]
-    predicted = parse_answer(answer_text, tuple(expected), pair) if expected else None
+    answer_text = answer_text.strip()
+    predicted, expected = _kk_parse(answer_text, problem.answer, roles, parser)
     return {"extracted": answer_text if predicted is not None else None,
             "correct": predicted is not None and predicted == expected,
             "format_ok": predicted is not None}
@@ -260,6 +286,8 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
         resolve_style(config.prompt_style, "math")
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if config.kk_parser not in KK_PARSERS:
+        raise UserError(f"--kk-parser must be one of {', '.join(KK_PARSERS)}, not {config.kk_parser!r}")
 
     recipe = trained_recipe(config.model)
     kk_names = config.kk_names or (recipe["data"].get("names") if recipe else None)
@@ -278,6 +306,8 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     settings = {k: getattr(config, k) for k in _RUN_KEYS}
     settings["prompt_style"] = style
     settings["benchmark_fingerprint"] = _fingerprint(benchmark)
+    if benchmark.kind == "kk":  # the logged verdicts depend on the parser: a resumed run must keep it
+        settings["kk_parser"] = config.kk_parser
     _check_run_file(out, settings)
 
     samples_path = out / SAMPLES_FILE
@@ -340,7 +370,7 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
                             text = text if isinstance(text, str) else str(text)
                             # Lone surrogates (possible in JSON from a server) cannot be written as UTF-8.
                             text = text.encode("utf-8", "replace").decode("utf-8")
-                            verdict = grade(p, prompts[p.id], text, style)
+                            verdict = grade(p, prompts[p.id], text, style, config.kk_parser)
                             if token_counts is not None:
                                 length = int(token_counts[j][s])
                             else:
@@ -388,6 +418,8 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
         "temperature": config.temperature,
         "top_p": config.top_p,
         "max_tokens": config.max_tokens,
+        "grader": _grader_name(benchmark.kind, config.kk_parser),
+        **({"kk_parser": config.kk_parser} if benchmark.kind == "kk" else {}),
         "generated_now": left,
         "out": str(out),
         **summary,
@@ -418,6 +450,12 @@ def _local_tokenizer(model: str):
         return None
 
 
+def _grader_name(kind: str, kk_parser: str) -> str:
+    if kind == "kk":
+        return "rewards.kk.parse_answer (strict)" if kk_parser == "strict" else "Logic-RL parser (logic_rl)"
+    return "rewards.math.is_equivalent"
+
+
 def _fmt(estimate: dict) -> str:
     return f"{100 * estimate['mean']:.1f} ± {100 * estimate['stderr']:.1f}"
 
@@ -441,6 +479,8 @@ def print_summary(summary: dict, console=None) -> None:
     for n, est in summary.get("accuracy_by_people", {}).items():
         table.add_row(f"  K&K {n} people", _fmt(est))
     table.add_row("format failures", f"{100 * summary['format_failure_rate']:.1f}")
+    if summary.get("grader"):
+        table.add_row("graded by", summary["grader"])
     length = summary["response_length"]
     table.add_row(f"response length ({length['unit']}) mean / max", f"{length['mean']:.0f} / {length['max']}")
     gen = summary.get("generation")
