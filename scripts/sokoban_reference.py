@@ -8,6 +8,8 @@ Reads one JSON request on stdin, writes one JSON answer on stdout:
 - {"op": "replay", "episodes": [{"fixed", "state", "max_steps", "actions": [1-4, ...]}, ...]}
   -> {"episodes": [{"steps": [{"reward", "done", "all_boxes_on_target", "maxsteps_used",
       "moved_player", "moved_box", "state"}, ...]}, ...]}  (stops at gym-sokoban's done)
+- {"op": "steps", "fixed", "state", "n", "mode": "rgb_array" | "tiny_rgb_array"}
+  -> {"steps_per_cpu_second"}: random actions on one room (the benchmark)
 - {"op": "reverse", "dim", "boxes", "walk_steps", "count", "seed"}
   -> {"rooms": [{"room", "best", "score", "explored"}, ...]}: gym-sokoban's topology, placement and
      reverse_playing, for checking agents.sokoban.generate.reverse_search state for state.
@@ -21,15 +23,15 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
-import numpy as np  # noqa: E402
-from gym_sokoban.envs import room_utils  # noqa: E402
-from gym_sokoban.envs.sokoban_env import SokobanEnv  # noqa: E402
+import numpy as np
+from gym_sokoban.envs import room_utils
+from gym_sokoban.envs.sokoban_env import SokobanEnv
 
 
 def generate(req):
     random.seed(req["seed"])
     np.random.seed(req["seed"])
-    out, t0 = [], time.perf_counter()
+    out, t0, c0 = [], time.perf_counter(), time.process_time()
     while len(out) < req["count"]:
         try:
             fixed, state, _ = room_utils.generate_room(dim=tuple(req["dim"]), num_steps=req["walk_steps"],
@@ -37,7 +39,7 @@ def generate(req):
         except (RuntimeError, RuntimeWarning):
             continue
         out.append({"fixed": fixed.astype(int).tolist(), "state": state.astype(int).tolist()})
-    return {"levels": out, "seconds": time.perf_counter() - t0}
+    return {"levels": out, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 
 
 def replay(req):
@@ -85,9 +87,24 @@ def reverse(req):
     return {"rooms": rooms}
 
 
+def steps(req):
+    """Env steps per CPU second: random push-or-move actions, resetting to the room when done."""
+    fixed, state = np.array(req["fixed"]), np.array(req["state"])
+    env = SokobanEnv(dim_room=fixed.shape, max_steps=10**9, num_boxes=int((fixed == 2).sum()), reset=False)
+    rng = random.Random(0)
+    actions = [rng.randint(1, 4) for _ in range(req["n"])]
+    c0 = time.process_time()
+    env.room_fixed, env.room_state = fixed, state.copy()
+    env.player_position = np.argwhere(env.room_state == 5)[0]
+    env.num_env_steps, env.reward_last, env.boxes_on_target = 0, 0, 0
+    for a in actions:
+        env.step(a, observation_mode=req["mode"])
+    return {"steps_per_cpu_second": req["n"] / (time.process_time() - c0)}
+
+
 def main():
     req = json.load(sys.stdin)
-    op = {"generate": generate, "replay": replay, "reverse": reverse}[req["op"]]
+    op = {"generate": generate, "replay": replay, "reverse": reverse, "steps": steps}[req["op"]]
     json.dump(op(req), sys.stdout)
 
 

@@ -20,7 +20,7 @@ def env_of(text, **kw):
 def play(env, actions):
     out = []
     for a in actions:
-        obs, r, term, trunc, info = env.step(a)
+        _obs, r, term, trunc, _info = env.step(a)
         out.append((r, term, trunc))
     return out
 
@@ -56,7 +56,7 @@ def test_box_on_and_off_target_rewards():
 def test_walls_and_box_into_box_block_without_moving():
     env = env_of("#######\n#@$$. #\n#   . #\n#######\n", observation="text")
     before = env.text()
-    obs, r, term, trunc, info = env.step(R)   # box into box
+    obs, r, _term, _trunc, info = env.step(R)   # box into box
     assert r == -0.1 and obs == before and not info["action.moved_player"]
     obs, r, *_ , info = env.step(U)           # into a wall
     assert r == -0.1 and obs == before and not info["action.moved_player"]
@@ -95,7 +95,7 @@ def test_first_step_counts_boxes_already_on_targets_like_gym_sokoban():
     # gym-sokoban's box counter starts at 0 after reset: a level starting with a box on a target
     # earns +1 on its first step, whatever that step does.
     env = env_of("########\n#@ *$ .#\n########\n")
-    r, term, trunc = play(env, [L])[0]
+    r, term, _trunc = play(env, [L])[0]
     assert r == -0.1 + 1 and not term
 
 
@@ -110,7 +110,7 @@ def test_bad_actions_are_refused():
 def test_observations_and_rendering():
     lv = generate_level("large-v0", 1)  # 13 rows x 11 columns
     env = SokobanEnv(lv, render_mode="rgb_array")
-    obs, info = env.reset()
+    obs, _info = env.reset()
     assert obs.shape == (13 * 16, 11 * 16, 3) and obs.dtype == np.uint8
     assert env.observation_space.contains(obs)
     assert np.array_equal(env.render(), obs)

@@ -5,7 +5,6 @@ import random
 import pytest
 
 from agents.sokoban import (
-    ACTIONS,
     Level,
     SokobanEnv,
     SokobanEpisode,

@@ -107,6 +107,9 @@ def save_levels(levels: Iterable[Level], path: str | os.PathLike, header: str = 
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved level file is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         try:
