@@ -151,3 +151,4 @@ def test_bad_arguments():
         SokobanEnv()
     with pytest.raises(ValueError, match="unknown Sokoban configuration"):
         SokobanEnv(config="tiny")
+

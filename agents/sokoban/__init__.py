@@ -40,3 +40,4 @@ __all__ = [
     "random_agent_scores", "read_xsb_file", "render_rgb", "save_levels", "solve", "solve_brute_force",
     "solve_lurd", "summarize", "to_png", "with_optimal",
 ]
+
