@@ -21,7 +21,7 @@ from pathlib import Path
 from agents.sokoban.configs import MAGEBENCH_MINI_MIX
 from agents.sokoban.env import ACTIONS, SokobanEnv
 from agents.sokoban.level import Level, LevelError, lurd_to_moves, moves_to_lurd, parse_xsb
-from agents.sokoban.solver import DEFAULT_MAX_EXPANSIONS, MOVES, _search
+from agents.sokoban.solver import DEFAULT_MAX_EXPANSIONS, MOVES, SolverBudgetExceeded, _search
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LEVEL_SETS = {"all": DATA_DIR / "magebench-all.xsb", "mini": DATA_DIR / "magebench-mini.xsb"}
@@ -53,11 +53,15 @@ def read_xsb_file(path: str | Path) -> list[Level]:
 def with_optimal(level: Level, max_expansions: int = DEFAULT_MAX_EXPANSIONS) -> Level:
     """`level` with `optimal_moves` and `solution` filled in by the solver (unchanged when known).
 
-    Raises LevelError when the level has no solution, or `agents.sokoban.SolverBudgetExceeded`.
+    Raises LevelError when the level has no solution or the solver's budget runs out.
     """
     if level.optimal_moves is not None:
         return level
-    out = _search(level, None, max_expansions)
+    try:
+        out = _search(level, None, max_expansions)
+    except SolverBudgetExceeded:
+        raise LevelError(f"level {level.name or '(unnamed)'}: the solver did not finish within {max_expansions} "
+                         "push states; record its U in the file ('; optimal_reward: U')") from None
     if out is None:
         raise LevelError(f"level {level.name or '(unnamed)'} has no solution")
     dirs, pushes = out

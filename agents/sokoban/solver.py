@@ -26,6 +26,8 @@ from collections import deque
 from agents.sokoban.level import Level, moves_to_lurd
 
 INF = 1 << 30
+MAX_RELAXATION_AREA = 400
+"""Above this many reachable cells the single-box bound (a cells**2 table) is left out."""
 DEFAULT_MAX_EXPANSIONS = 200_000
 """Push states expanded before `solve` gives up (a few seconds in the worst case on one core)."""
 
@@ -90,10 +92,23 @@ class Grid:
                 self.live |= 1 << i
         self._h_cache: dict[int, int] = {}
         self._layers = [[m for m in range(1 << k) if (m).bit_count() == i] for i in range(k + 1)]
-        # Single-box relaxation: moves[p * n + b] = fewest moves that bring a box at b to some
-        # target when it is the only box and the player stands at p (backward BFS from the goals).
         n = level.height * w
-        self.n_cells = n
+        if len(area) > MAX_RELAXATION_AREA:  # the table grows as cells**2: do without it
+            self.n_cells, self.single = 0, [0] * n  # single[0 * p + b] == 0: no bound
+        else:
+            self.n_cells, self.single = n, self._single_box_moves(n, area)
+        # The four 2x2 squares around each cell, as masks, for the freeze test.
+        full = (1 << (level.height * w)) - 1
+        self.walls = full & ~self.area
+        self.squares = {}
+        for e in area:
+            self.squares[e] = tuple(
+                (1 << e) | (1 << (e + dx)) | (1 << (e + dy)) | (1 << (e + dx + dy))
+                for dx in (-1, 1) for dy in (-w, w))
+
+    def _single_box_moves(self, n: int, area) -> list[int]:
+        """Single-box relaxation: ``[p * n + b]`` = fewest moves that bring a box at b to some
+        target when it is the only box and the player stands at p (backward BFS from the goals)."""
         single = [INF] * (n * n)
         queue = deque()
         for t in self.target_cells:
@@ -114,15 +129,7 @@ class Grid:
                 if b == p + d and single[q * n + p] > nd:  # a push: the box was at p
                     single[q * n + p] = nd
                     queue.append((q, p))
-        self.single = single
-        # The four 2x2 squares around each cell, as masks, for the freeze test.
-        full = (1 << (level.height * w)) - 1
-        self.walls = full & ~self.area
-        self.squares = {}
-        for e in area:
-            self.squares[e] = tuple(
-                (1 << e) | (1 << (e + dx)) | (1 << (e + dy)) | (1 << (e + dx + dy))
-                for dx in (-1, 1) for dy in (-w, w))
+        return single
 
     def matching(self, boxes: int, cells) -> int:
         """Minimum-cost matching of the boxes (`cells`, mask `boxes`) to targets, in pushes; INF
