@@ -10,8 +10,8 @@ Steps for one level (1-3 are gym-sokoban 0.0.6's ``room_utils.generate_room``):
    room in which no box and not the player stands on a target. gym-sokoban stops after 300,000
    states (about 45 s for a 13x13 room on this machine); `GeneratorSettings.max_states` sets the stop
    here (300,000 for 7x7 rooms, whose search never gets that far, so they are exactly gym-sokoban's;
-   20,000 from 10x10 up). Each room state costs about a microsecond-scale Python step on integer
-   bit sets instead of gym-sokoban's numpy copies, about 12x faster state for state;
+   20,000 from 10x10 up). Room states are Python integers used as bit sets instead of
+   gym-sokoban's numpy copies: about 12x faster state for state;
 4. solve the candidate optimally (`agents.sokoban.solve`, bounded by ``max_moves`` and by
    ``max_expansions``) and keep it when its optimal length lies in ``[min_moves, max_moves]``, the
    range MageBench's own levels of that configuration span. Candidates the solver cannot finish
@@ -70,9 +70,10 @@ GENERATOR_SETTINGS: dict[str, GeneratorSettings] = {
     "huge-v0": GeneratorSettings(min_moves=29),
 }
 """Per configuration: the reverse search stops after 20,000 states from 10x10 up (gym-sokoban:
-300,000; 15x to 50x faster, measured mean optimal length 1-3 moves shorter), and optimal lengths
-are kept within the range MageBench's own levels of that configuration span (``min_moves`` = the
-shortest in ``upper_bound.json``, 178 of 182 entries read; ``max_moves`` = 50 for all)."""
+300,000; about 10x less time per 13x13 room, for levels about 3 moves shorter on average at
+huge-v0, measured on 16 rooms), and optimal lengths are kept within the range MageBench's own
+levels of that configuration span (``min_moves`` = the shortest in ``upper_bound.json``, 178 of
+182 entries read; ``max_moves`` = 50 for all)."""
 
 
 def _randbelow(rand, n: int) -> int:
