@@ -7,7 +7,6 @@ Skipped when .venv-sokoban is missing, unless LOGICRL_REQUIRE_SOKOBAN=1 (CI), wh
 
 import json
 import os
-import pickle  # noqa: F401  (documentation: the converter unpickles only in the gym venv)
 import random
 import subprocess
 from pathlib import Path
