@@ -95,6 +95,8 @@ def test_collection_aliases_and_titles():
     assert levels[0].rows == Level.from_xsb(SIMPLE).rows
     with pytest.raises(LevelError, match="expected one level, found 2"):
         Level.from_xsb(text)
+    # trailing spaces and CRLF line ends do not change the level
+    assert Level.from_xsb("#####   \r\n#@$.#\r\n#####\r\n") == Level.from_xsb("#####\n#@$.#\n#####\n")
     # p/P/b/B aliases
     assert Level.from_xsb("#####\n#pb.#\n#####\n").rows == ("#####", "#@$.#", "#####")
 

@@ -296,8 +296,9 @@ def _meta_value(key: str, value: str, where: str):
 
 
 def _build(rows: list[str], meta: dict, where: str) -> Level:
+    rows = ["".join(_ALIASES.get(ch, ch) for ch in r).rstrip() for r in rows]
     width = max(len(r) for r in rows)
-    canon = tuple("".join(_ALIASES.get(ch, ch) for ch in r).ljust(width) for r in rows)
+    canon = tuple(r.ljust(width) for r in rows)
     u = meta.pop("optimal_reward", None)
     try:
         level = Level(canon, **meta)
