@@ -104,7 +104,7 @@ def test_reverse_search_matches_gym_sokoban_state_for_state():
             room = np.array(r["room"])
             w = room.shape[1]
             flat = room.ravel()
-            floor = sum(1 << i for i in np.flatnonzero(flat))
+            floor = sum(1 << int(i) for i in np.flatnonzero(flat))
             targets = sorted(int(i) for i in np.flatnonzero(flat == 2))
             player = int(np.flatnonzero(flat == 5)[0])
             (p, boxes), score, explored = reverse_search(w, floor, targets, player)

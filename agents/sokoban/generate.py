@@ -119,6 +119,7 @@ def reverse_search(width: int, floor_mask: int, targets: list[int], player: int,
     Cells are flat indices ``row * width + column``; `floor_mask` has a bit per floor cell; `targets`
     in row-major order (gym-sokoban's box order). Tested against gym-sokoban's own function.
     """
+    floor_mask, player, targets = int(floor_mask), int(player), [int(t) for t in targets]
     deltas = (-width, width, -1, 1)
     target_mask = 0
     for t in targets:
