@@ -41,8 +41,8 @@ from agents.sokoban.solver import SolverBudgetExceeded, _search
 
 REPO = Path(__file__).resolve().parents[1]
 GYM_PY = Path(os.environ.get("LOGICRL_SOKOBAN_VENV", REPO / ".venv-sokoban")) / "bin" / "python"
-DEFAULT_GYM_SAMPLES = {"small-v0": 40, "small-v1": 30, "v0": 4, "v1": 3, "v2": 3, "large-v0": 1,
-                       "large-v1": 1, "huge-v0": 1}
+DEFAULT_GYM_SAMPLES = {"small-v0": 40, "small-v1": 30, "v0": 5, "v1": 4, "v2": 4, "large-v0": 3,
+                       "large-v1": 3, "huge-v0": 3}
 
 
 def gym(request: dict) -> dict:
