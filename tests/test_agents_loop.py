@@ -182,3 +182,17 @@ def test_settings_validation_and_generation_kwargs():
 
     with pytest.raises(ValueError, match="returned 1 replies for 2"):
         play(LEVELS[:2], wrong, AgentSettings())
+
+
+def test_both_observations_send_image_and_grid():
+    seen = []
+
+    def policy(batch):
+        seen.append(batch[0])
+        return ["### Actions\n" + ", ".join(solve(latest_grid(batch[0])))]
+
+    r = play(LEVELS[:1], policy, AgentSettings(observation="both", resolution=128))[0]
+    assert r["score"] == 100.0
+    parts = seen[0][1]["content"]
+    assert [p["type"] for p in parts] == ["image_url", "text", "text"]
+    assert parts[1]["text"] == TEXT_OBSERVATION_HEADER + "\n" + LEVELS[0].text_grid()
