@@ -146,6 +146,8 @@ def reverse_search(width: int, floor_mask: int, targets: list[int], player: int,
         if score > best[1]:
             best[0], best[1] = (p, boxes_mask), score
         explored.add(key)
+        if ttl <= 1:
+            return  # every child would stop at its own ttl check
         for a in range(8):
             d = deltas[a & 3]
             n = p + d
@@ -153,10 +155,11 @@ def reverse_search(width: int, floor_mask: int, targets: list[int], player: int,
                 continue  # blocked: gym-sokoban recurses into the same, already explored, state
             behind = p - d
             if a < 4 and (boxes_mask >> behind) & 1:
-                i = boxes.index(behind)
-                dfs(n, boxes_mask ^ (1 << behind) ^ (1 << p), (moved & ~(1 << behind)) | (1 << p),
-                    boxes[:i] + (p,) + boxes[i + 1:], pulls + 1, ttl)
-            else:
+                nb, nm = boxes_mask ^ (1 << behind) ^ (1 << p), (moved & ~(1 << behind)) | (1 << p)
+                if (n, nb, nm) not in explored:  # an explored child returns at once in gym-sokoban too
+                    i = boxes.index(behind)
+                    dfs(n, nb, nm, boxes[:i] + (p,) + boxes[i + 1:], pulls + 1, ttl)
+            elif (n, boxes_mask, moved) not in explored:
                 dfs(n, boxes_mask, moved, boxes, pulls, ttl)
 
     dfs(player, target_mask, 0, tuple(targets), 0, ttl)
