@@ -117,6 +117,9 @@ def test_observations_and_rendering():
     img = Image.open(io.BytesIO(env.png(640)))
     assert img.size == (541, 640)  # MageBench's resize: long side 640, the other int(176 * 640 / 208)
     assert Image.open(io.BytesIO(env.png())).size == (176, 208)
+    for mode in ("text", "state"):
+        e = SokobanEnv(lv, observation=mode)
+        assert e.observation_space.contains(e.reset()[0]) and e.observation_space.contains(e.step(1)[0])
     state = SokobanEnv(lv, observation="state").reset()[0]
     assert state.shape == (13, 11) and np.array_equal(state, lv.to_arrays()[1])
     assert SokobanEnv(lv, observation="text", render_mode="ansi").render() == lv.text_grid()
