@@ -4,9 +4,10 @@
 # environment against it; scripts/convert_magebench_sokoban.py and benchmarks/bench_sokoban.py use it.
 # Idempotent: a stamp file makes a rerun instant unless this script changed.
 #
-# Pins: gym 0.26.2 (sdist, builds with the setuptools below), numpy < 2.5 (gym 0.26 uses np.bool8
-# only in its checker, which gym-sokoban does not call), setuptools < 81 (gym-sokoban imports
-# pkg_resources), Pillow and imageio (gym-sokoban's rendering helpers import them).
+# Pins: gym 0.26.2 (an sdist; builds with the setuptools below), numpy < 2.5 (the parity tests pass
+# with numpy 2.4 here; gym 0.26 predates numpy 2 and is only used through gym-sokoban's own env
+# class, never gym.make), setuptools < 81 (gym-sokoban imports pkg_resources), Pillow and imageio
+# (gym-sokoban's rendering imports them). Cold build about 20 s; a rerun is instant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -23,10 +24,11 @@ start=$(date +%s)
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 quiet_pip install -q "setuptools>=65,<81" wheel
 quiet_pip install -q "numpy<2.5" "gym==0.26.2" "gym-sokoban==0.0.6" "Pillow" "imageio" "tqdm"
-"$VENV/bin/python" -W ignore - <<'PYEOF'
-import gym, gym_sokoban, numpy
+# gym prints an "unmaintained" banner on import: show the check's output only when it fails.
+check='import gym, gym_sokoban, numpy
 from gym_sokoban.envs.sokoban_env import SokobanEnv
-print(f"setup_sokoban_ref.sh: gym {gym.__version__}, numpy {numpy.__version__}, gym_sokoban imported")
-PYEOF
+print(f"setup_sokoban_ref.sh: gym {gym.__version__}, numpy {numpy.__version__}, gym_sokoban imported")'
+if ! out=$("$VENV/bin/python" -W ignore -c "$check" 2>&1); then echo "$out"; exit 1; fi
+echo "$out" | tail -n 1
 touch "$stamp"
 echo "setup_sokoban_ref.sh: built $VENV in $(( $(date +%s) - start )) s"
