@@ -196,3 +196,15 @@ def test_both_observations_send_image_and_grid():
     parts = seen[0][1]["content"]
     assert [p["type"] for p in parts] == ["image_url", "text", "text"]
     assert parts[1]["text"] == TEXT_OBSERVATION_HEADER + "\n" + LEVELS[0].text_grid()
+
+
+def test_batch_size_chunks_policy_calls():
+    sizes = []
+
+    def policy(batch):
+        sizes.append(len(batch))
+        return online_solver_policy(batch)
+
+    results = play(LEVELS, policy, AgentSettings(mode="online", observation="text", batch_size=3))
+    assert [r["score"] for r in results] == [100.0] * len(LEVELS)
+    assert max(sizes) == 3 and sizes[:2] == [3, 1]
