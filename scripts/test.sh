@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_sokoban_ref.sh  # .venv-sokoban: gym-sokoban 0.0.6, the reference the Sokoban env is checked against
+export LOGICRL_REQUIRE_SOKOBAN=1   # a missing or broken .venv-sokoban fails the parity tests instead of skipping
 if [ "${LOGICRL_SKIP_VLLM:-0}" != "1" ]; then
   bash scripts/setup_vllm.sh
   export LOGICRL_REQUIRE_VLLM=1  # a broken .venv-vllm fails the vLLM tests instead of skipping them

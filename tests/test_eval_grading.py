@@ -152,7 +152,7 @@ def test_summary_says_which_parser_graded_and_resume_keeps_it(tmp_path, capsys):
 
 
 def test_cli_flag_reaches_the_config():
-    from logicrl.cli_eval import add_arguments, config_from_args
+    from logicrl.cli.eval import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
