@@ -154,6 +154,12 @@ def build_trainer(config, callbacks=None):
         from logicrl.training.rollout_vllm import make_rollout_func
 
         rollout_func = make_rollout_func(config, tokenizer)
+    agent_kwargs = {}  # Online Sokoban: a rollout_func or an environment_factory (logicrl.training.sokoban)
+    if config.data.kind == "sokoban":
+        from logicrl.training.sokoban import trainer_kwargs
+
+        agent_kwargs = trainer_kwargs(config, tokenizer, puzzles)
+        rollout_func = agent_kwargs.pop("rollout_func", rollout_func)
 
     args = grpo_args(config, run_dir, algorithm, reward_weights)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -166,6 +172,7 @@ def build_trainer(config, callbacks=None):
         processing_class=tokenizer,
         callbacks=all_callbacks + list(callbacks or []),
         rollout_func=rollout_func,
+        **agent_kwargs,
         algorithm=algorithm,
         recipe=config,
         curriculum=curriculum,

@@ -79,13 +79,17 @@ def math_rows(path: str, style: str) -> list[dict]:
 
 
 def build_dataset(config: TrainConfig, tokenizer):
-    """(datasets.Dataset with `prompt` and the reward columns, the puzzles or None for math).
+    """(datasets.Dataset with `prompt` and the reward columns, the puzzles (sokoban: the levels) or None for math).
     Raises UserError when the data cannot be read or the prompt style does not fit the tokenizer."""
     import datasets
 
     d = config.data
     if d.kind == "math":
         return datasets.Dataset.from_list(math_rows(d.path, d.prompt_style)), None
+    if d.kind == "sokoban":  # the levels play the puzzles' part (logicrl.training.sokoban)
+        from logicrl.training.sokoban import build_sokoban_dataset
+
+        return build_sokoban_dataset(config, tokenizer)
     puzzles = load_puzzles(config)
     if not puzzles:
         raise UserError("config field data: no training puzzles")
