@@ -15,6 +15,9 @@ the columns ``sokoban_score`` and ``sokoban_do_nothing`` (and ``sokoban_solved``
 ``100 - 5 U``, about 34 to 55); ``"unit"`` ``(score - do_nothing) / (100 - do_nothing)``, 0 for doing
 nothing and 1 for optimal play, so levels of every difficulty weigh alike; ``"fraction"`` score / 100.
 
+With TRL's ``environment_factory`` (`agents.sokoban.tools.SokobanToolEnv`), the environment's own
+``get_reward`` is the reward; this one then only reports the episode's components (reward None).
+
 Breakdown components: ``score`` (MageBench's, unscaled), ``solved`` (0/1, also logged as ``correct``,
 so training logs an accuracy), ``moves`` (moves parsed), ``steps`` (moves played before the end),
 ``parsed`` (1 when the reply yielded at least one move / parse failures for Online).
@@ -88,9 +91,16 @@ def sokoban(parser: str = "magebench", scale: str = "score") -> RewardFn:
         raise RewardConfigError(f"reward 'sokoban': {exc}") from None
 
     def breakdown(prompts, completions, level=None, sokoban_score=None, sokoban_do_nothing=None,
-                  sokoban_solved=None, sokoban_steps=None, sokoban_parse_failures=None, **_columns):
+                  sokoban_solved=None, sokoban_steps=None, sokoban_parse_failures=None, environments=None,
+                  **_columns):
         rows = []
         for i, completion in enumerate(completions):
+            env = environments[i] if environments is not None and i < len(environments) else None
+            result = env._result() if hasattr(env, "_result") else None
+            if result is not None:  # TRL's environment_factory: the environment's get_reward is the reward
+                rows.append({"reward": None, "score": float(result["score"]), "solved": float(result["solved"]),
+                             "correct": float(result["solved"]), "steps": float(result["steps"])})
+                continue
             online = _value(sokoban_score, i)
             if online is not None:
                 do_nothing = float(_value(sokoban_do_nothing, i) or 0.0)

@@ -68,6 +68,10 @@ class SokobanToolEnv:
         r = self._episode.result()
         return scale_score(r["score"], r["do_nothing_score"], self._scale)
 
+    def _result(self) -> dict | None:
+        """The episode's result (`SokobanEpisode.result()`), None before `reset` (not a tool: private)."""
+        return None if self._episode is None else self._episode.result()
+
 
 def scale_score(score: float, do_nothing: float, scale: str = "score") -> float:
     """A MageBench score as a reward: ``"score"`` as is; ``"unit"`` ``(score - do_nothing) /

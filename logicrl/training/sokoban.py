@@ -24,6 +24,10 @@ from pathlib import Path
 
 from logicrl.errors import UserError
 
+TOOL_SYSTEM_PROMPT = ("You play Sokoban on a text grid: # wall, @ you, $ box, . target, * box on a target, + you on "
+                      "a target, space floor. Moving into a box pushes it one cell if the cell beyond is free; a box "
+                      "cannot push another box.")
+"""The system message of the environment_factory route (MageBench's describes its images, not text grids)."""
 TOOL_PROMPT = ("Push every box onto a target. Call the move tool once per move, with the direction Up, Down, "
                "Left or Right; each call answers with the new scene.")
 """The user message of the environment_factory route (the environment's `reset` appends the scene)."""
@@ -56,12 +60,12 @@ def prompt_for(level, config):
     """The prompt of one level: MageBench's first conversation (chat), the compact grid prompt, or the
     tool route's messages."""
     from agents.loop import first_conversation
-    from agents.sokoban import SYSTEM_PROMPT, SokobanEpisode
+    from agents.sokoban import SokobanEpisode
     from agents.sokoban.compact import compact_prompt
 
     s, style = config.sokoban, config.data.prompt_style
     if s.mode == "online" and s.route == "environment_factory":
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": TOOL_PROMPT}]
+        return [{"role": "system", "content": TOOL_SYSTEM_PROMPT}, {"role": "user", "content": TOOL_PROMPT}]
     if style == "compact":
         return compact_prompt(level, s.mode)
     return first_conversation(SokobanEpisode(level), agent_settings(config))
