@@ -24,7 +24,7 @@ import platform
 import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from logicrl.errors import UserError
@@ -240,12 +240,12 @@ def results_markdown(summary: dict) -> str:
     s, b = summary["settings"], summary["baselines"]
     t, c = summary["timings"], summary["cpu_seconds"]
     lines = [
-        f"Held-out {s['config']} Sokoban levels (MageBench's 7x7, 2-box configuration; {summary['heldout']} levels, "
+        (f"Held-out {s['config']} Sokoban levels (MageBench's 7x7, 2-box configuration; {summary['heldout']} levels, "
         f"none seen in training, at most {s['max_moves']} optimal moves, {summary['heldout_optimal_moves']:.1f} on "
         f"average), one Global plan per level from the warm-start checkpoint and from the RL checkpoint, scored with "
         f"MageBench's formula (100 = optimal); gain = paired difference on the same levels ± its standard error. "
         f"Baselines on the same levels: doing nothing {b['do_nothing']:.2f}, random agent (50 moves) "
-        f"{b['random']:.2f} ± {b['random_se']:.2f}. Seed {s['seed']}; {summary['machine']}.",
+        f"{b['random']:.2f} ± {b['random_se']:.2f}. Seed {s['seed']}; {summary['machine']}."),
         "",
         "| decoding | warm start: score | solved | after RL: score | solved | score gain | solved gain |",
         "|---|---|---|---|---|---|---|",
