@@ -55,7 +55,7 @@ class SokobanDemoSettings:
     """Warm-start peak learning rate (cosine schedule)."""
     rl_levels: int = 2000
     """RL prompt pool (levels)."""
-    rl_steps: int = 30
+    rl_steps: int = 40
     """RL optimizer steps."""
     rl_prompts_per_step: int = 16
     """Levels per RL step (each answered `num_generations` times)."""
@@ -73,7 +73,7 @@ class SokobanDemoSettings:
     """Advantage scaling (Dr. GRPO: none)."""
     reward_scale: str = "unit"
     """`sokoban` reward scale: "unit" = (score - do nothing) / (100 - do nothing), 0 to 1."""
-    heldout_levels: int = 400
+    heldout_levels: int = 500
     """Held-out levels."""
     eval_temperatures: tuple = (0.0, 0.7)
     """Evaluation passes: greedy (0.0) and sampled at the RL temperature."""
@@ -368,6 +368,7 @@ def _run(out: Path, settings: SokobanDemoSettings, readme, log) -> dict:
     clock.start()
     before = evaluate(result.model, tokenizer, data["heldout"], settings, "warm start", log)
     clock.stop("eval_before")
+    log(f"[4/6] warm start evaluated ({clock.wall['eval_before']:.0f} s)")
     del model, result
 
     recipe = load_config(rl_config(settings, warm_dir, rl_path, out / "rl"))
