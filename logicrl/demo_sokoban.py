@@ -61,8 +61,10 @@ class SokobanDemoSettings:
     """Levels per RL step (each answered `num_generations` times)."""
     num_generations: int = 8
     """Plans per level (the GRPO group)."""
-    rl_learning_rate: float = 3e-5
-    """RL learning rate (constant)."""
+    rl_learning_rate: float = 2e-4
+    """RL learning rate (constant). Measured from seed 0's warm start, 40 steps, 500 held-out levels: 3e-5
+    moved nothing (KL to the warm start about 0.001; greedy score +0.05 ± 0.44), 2e-4 gave greedy +1.23 ± 0.59
+    (KL about 0.015; docs/demo.md)."""
     beta: float = 0.04
     """KL coefficient against the warm start."""
     rl_temperature: float = 0.7

@@ -222,6 +222,14 @@ def test_online_training_through_rollout_func(tmp_path, monkeypatch):
     assert ((completion_mask * tool_mask).sum() < completion_mask.sum()).item()
 
 
+def test_example_recipe_loads():
+    from pathlib import Path
+
+    config = load_config(Path(__file__).resolve().parents[1] / "examples" / "sokoban_lora.yaml")
+    assert config.data.kind == "sokoban" and config.sokoban.configs == ["small-v0", "small-v1", "v0"]
+    assert config.rewards == [{"name": "sokoban", "scale": "unit", "parser": "magebench"}]
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"sokoban": {"mode": "both"}}, "sokoban.mode"),
     ({"sokoban": {"configs": ["tiny"]}}, "sokoban.configs"),

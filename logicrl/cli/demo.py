@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of puzzles, training and sampling (default: 0)")
     parser.add_argument("--quick", action="store_true", help="a tiny version for tests (about a minute)")
     parser.add_argument("--update-readme", nargs="?", const="README.md", default=None, metavar="README",
-                        help="rewrite the demo-results block of README.md (or the given file) with the results")
+                        help="rewrite the demo-results block (--task sokoban: the sokoban-demo-results block) of "
+                             "README.md (or the given file) with the results")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
 
 
