@@ -147,7 +147,7 @@ class RayEngineRollout:
         common = sampling_options(trainer)
         requests = [{"prompt_ids": p, "adapter": route, "params": {**common, "n": n, "seed": self._rng.randrange(2**31)}}
                     for p, route, n in groups]
-        before = len(self.fleet.history)
+        before, restarts = len(self.fleet.history), self.fleet.restarts
         start = time.perf_counter()
         results = self.fleet.generate(requests)
         seconds = time.perf_counter() - start
@@ -166,8 +166,9 @@ class RayEngineRollout:
         metrics.update({
             "rollout/generate_seconds": seconds, "rollout/policy_version": float(version),
             "rollout/engine_load_seconds": max((r["load_seconds"] for r in runs), default=0.0),
-            "rollout/engine_retries": float(sum(r["attempts"] - 1 for r in runs)),
+            "rollout/engine_restarts": float(self.fleet.restarts - restarts),
             "rollout/tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
+            "rollout/completions": float(len(rows)),  # of every training process
         })
         self.history.append({"step": version, "version": version, "completions": len(rows), "tokens": tokens,
                              "groups": len(groups), "engines": sorted({r["engine"] for r in runs}), **metrics})
