@@ -265,15 +265,22 @@ class EngineFleet:
         if settings.rollout_engine_gpus:
             bundle["GPU"] = float(settings.rollout_engine_gpus)
         bundle = {k: v for k, v in bundle.items() if v}
+
+        def cannot_place(have):
+            return UserError(f"config field ray.rollout_engines: {n} engines of {bundle} cannot be placed "
+                             f"({settings.rollout_placement}) on this cluster ({have}); lower "
+                             f"ray.rollout_engine_cpus / rollout_engine_gpus or add nodes")
+
+        total = ray.cluster_resources()
+        if any(total.get(k, 0.0) < v * n for k, v in bundle.items()):  # never fits: say so now, not after a wait
+            raise cannot_place(f"total: { {k: total.get(k, 0.0) for k in bundle} }")
         pg = placement_group([dict(bundle) for _ in range(n)], strategy=settings.rollout_placement)
         try:
             ray.get(pg.ready(), timeout=min(120.0, settings.rollout_start_timeout))
         except GetTimeoutError:
             remove_placement_group(pg)
-            have = {k: v for k, v in ray.available_resources().items() if k in bundle}
-            raise UserError(f"config field ray.rollout_engines: {n} engines of {bundle} cannot be placed "
-                            f"({settings.rollout_placement}) on this cluster (available: {have}); lower "
-                            f"ray.rollout_engine_cpus / rollout_engine_gpus or add nodes") from None
+            raise cannot_place(f"free after 120 s: { {k: ray.available_resources().get(k, 0.0) for k in bundle} }") \
+                from None
         actor_cls = ray.remote(RolloutEngine)
         actors = []
         for i in range(n):
