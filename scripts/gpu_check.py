@@ -38,31 +38,41 @@ def log(message: str) -> None:
 
 
 def padded_tokenizer(vocab_size: int):
-    """The embedded model's tokenizer with filler tokens ("tok0", "tok1", ...) up to `vocab_size` ids."""
+    """The embedded model's tokenizer with filler tokens ("tok0", "tok1", ...) up to `vocab_size` ids: the
+    trained BPE vocabulary, then the fillers, then the think/answer tags as added tokens (ids without holes)."""
     from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
+    from transformers import AddedToken, PreTrainedTokenizerFast
 
-    from logicrl.embedded import ENDOFTEXT_TOKEN, ROLE_TOKENS, EmbeddedSpec, train_tokenizer, training_corpus
+    from logicrl.embedded import (
+        ENDOFTEXT_TOKEN,
+        ROLE_TOKENS,
+        THINK_TOKENS,
+        EmbeddedSpec,
+        train_tokenizer,
+        training_corpus,
+    )
 
     base = train_tokenizer(training_corpus(EmbeddedSpec()), EmbeddedSpec().vocab_size)
     data = json.loads(base.backend_tokenizer.to_str())
+    data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] not in THINK_TOKENS]
     vocab = data["model"]["vocab"]
-    next_id, i = len(base), 0  # after the added tokens (<think> ...), whose ids follow the BPE vocabulary
-    while next_id < vocab_size:
+    i = 0
+    while len(vocab) < vocab_size - len(THINK_TOKENS):
         name = f"tok{i}"
         i += 1
         if name not in vocab:
-            vocab[name] = next_id
-            next_id += 1
+            vocab[name] = len(vocab)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=Tokenizer.from_str(json.dumps(data)), pad_token=base.pad_token, eos_token=base.eos_token,
         unk_token=None, additional_special_tokens=[ENDOFTEXT_TOKEN, *ROLE_TOKENS],
         clean_up_tokenization_spaces=False, model_max_length=4096,
     )
+    fast.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS])
     fast.chat_template = base.chat_template
     fast.padding_side = "left"
-    if len(fast) != vocab_size:
-        raise SystemExit(f"padded tokenizer has {len(fast)} ids, expected {vocab_size}")
+    ids = [fast.convert_tokens_to_ids(t) for t in THINK_TOKENS]
+    if len(fast) != vocab_size or sorted(ids) != list(range(vocab_size - len(THINK_TOKENS), vocab_size)):
+        raise SystemExit(f"padded tokenizer: {len(fast)} ids (expected {vocab_size}), tags at {ids}")
     return fast
 
 
@@ -118,6 +128,13 @@ def run(name: str, args: list[str]) -> int:
     return rc
 
 
+def letter_e_share(prompts, completions, **kwargs) -> list[float]:
+    """A reward with spread on a random model's samples (the share of characters that are "e"), so the
+    GRPO advantages, the loss and the gradients are not all zero; the recipe adds it to the K&K reward."""
+    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+    return [t.count("e") / max(1, len(t)) for t in texts]
+
+
 def _results(log_path: Path) -> dict:
     if not log_path.is_file():
         return {}
@@ -132,9 +149,13 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def report(workdir: str) -> None:
-    """One block per stage: time, peak memory, step times and rollout tokens/s, eval tokens/s."""
+def report(workdir: str) -> int:
+    """One block per stage: time, peak memory, step times and rollout tokens/s, eval tokens/s. Returns 1 when
+    a finished run logged a non-finite loss or gradient norm, or never a non-zero gradient."""
+    import math
+
     work = Path(workdir)
+    problems = []
     print("\n== gpu_check figures")
     for stage in ("lora", "full"):
         result = _results(work / f"{stage}.log")
@@ -152,7 +173,12 @@ def report(workdir: str) -> None:
             length = r.get("completions/mean_length", 0.0)
             print(f"    step {r['step']}: {r['step_time']:.2f} s for {batch} completions of {length:.0f} tokens "
                   f"({batch * length / r['step_time']:.0f} generated tok/s over the whole step), "
-                  f"loss {r.get('loss', float('nan')):.4f}")
+                  f"loss {r.get('loss', float('nan')):.4g}, grad norm {r.get('grad_norm', float('nan')):.4g}")
+        values = [r.get(k, float("nan")) for r in rows for k in ("loss", "grad_norm")]
+        if result["rc"] == 0 and not all(math.isfinite(v) for v in values):
+            problems.append(f"{stage}: non-finite loss or gradient norm")
+        if result["rc"] == 0 and not any(r.get("grad_norm", 0.0) > 0 for r in rows):
+            problems.append(f"{stage}: the gradient was zero at every step")
     result = _results(work / "eval.log")
     summary_path = work / "eval" / "summary.json"
     if result and summary_path.is_file():
@@ -163,6 +189,9 @@ def report(workdir: str) -> None:
               f"{gen.get('tokens', 0)} tokens generated at {gen.get('tokens_per_second') or 0:.1f} tok/s{memory}")
     else:
         print("  eval: no result")
+    for problem in problems:
+        print(f"  PROBLEM: {problem}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
@@ -173,6 +202,6 @@ if __name__ == "__main__":
         name, sep, *args = rest
         sys.exit(run(name, args))
     elif command == "report":
-        report(rest[0])
+        sys.exit(report(rest[0]))
     else:
         raise SystemExit(f"unknown command {command!r}")

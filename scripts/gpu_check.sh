@@ -98,14 +98,15 @@ EOF
 }
 
 install_wheels() {
-  local venv="$WORK/venv" pip
-  if "$PY" -m venv --system-site-packages "$venv" 2>/dev/null; then
-    pip=("$venv/bin/python" -m pip)
-  else  # no ensurepip (Debian's python without python3-venv): a venv without pip, filled by the outer pip
-    rm -rf "$venv"
-    "$PY" -m venv --system-site-packages --without-pip "$venv" || return 1
-    pip=("$PY" -m pip --python "$venv/bin/python")
-  fi
+  # A fresh virtual environment on top of $PYTHON's: a .pth file puts $PYTHON's site-packages (torch, ...)
+  # on its path, so pip sees them as installed and adds only what is missing; $PYTHON's own environment
+  # (a system Python or a venv of its own) is left untouched.
+  local venv="$WORK/venv" site
+  "$PY" -m venv --system-site-packages --without-pip "$venv" || return 1
+  site=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  "$PY" -c "import site, sys; print('\n'.join(p for p in [*site.getsitepackages(), site.getusersitepackages()]))" \
+    > "$site/gpu-check-parent.pth"
+  local pip=("$PY" -m pip --python "$venv/bin/python")  # $PYTHON's pip, installing into the new environment
   PY="$venv/bin/python"
   "${pip[@]}" install --no-index --find-links "$WHEELS" --disable-pip-version-check -q \
     "trl==1.16.0" "datasets>=5.2,<6" "math-verify>=0.9,<0.10" pyyaml tqdm rich || return 1
@@ -114,7 +115,7 @@ install_wheels() {
   if [ -n "$project" ]; then  # its optional needs (plots, tensorboard) stay out: --no-deps
     "${pip[@]}" install --no-index --no-deps --disable-pip-version-check -q "$project" || return 1
   fi
-  "$PY" -c "import trl, datasets, math_verify, logicrl; print(f'>> trl {trl.__version__}, datasets {datasets.__version__}, logicrl from {logicrl.__file__}')"
+  "$PY" -c "import torch, trl, datasets, math_verify, logicrl; print(f'>> trl {trl.__version__}, datasets {datasets.__version__}, torch {torch.__version__}, logicrl from {logicrl.__file__}')"
 }
 
 write_recipe() {  # write_recipe FILE OUTPUT_DIR LORA(true|false) STEPS BATCH TOKENS
@@ -132,7 +133,7 @@ num_generations: 4
 max_completion_length: $6
 temperature: 1.0
 data: {people: [3], count: $count, prompt_style: chat}
-rewards: [{name: kk, preset: logic_rl}]
+rewards: [{name: kk, preset: logic_rl}, {name: "gpu_check:letter_e_share"}]
 save_steps: 1000
 logging_steps: 1
 progress_bar: false
@@ -144,9 +145,10 @@ EOF
 
 stage env 60 env_check || { echo "== gpu_check FAILED at env"; exit 1; }
 if [ -n "$WHEELS" ]; then
+  # With a wheel of the project, that wheel is what runs (not this checkout, which only provides the scripts).
+  ls "$WHEELS"/logicrl-*.whl > /dev/null 2>&1 && export PYTHONPATH=""
   stage install 120 install_wheels || { echo "== gpu_check FAILED at install"; exit 1; }
   PY="$WORK/venv/bin/python"
-  ls "$WHEELS"/logicrl-*.whl > /dev/null 2>&1 && export PYTHONPATH=""  # test the installed project wheel
 fi
 CHECK="$REPO/scripts/gpu_check.py"
 if [ $TINY = 1 ]; then
@@ -172,7 +174,7 @@ if [ -f "$WORK/model/config.json" ]; then
 else
   FAILED+=(lora full eval)
 fi
-"$PY" "$CHECK" report "$WORK" || true
+"$PY" "$CHECK" report "$WORK" || FAILED+=(figures)
 TOTAL=$(( $(date +%s) - START ))
 [ $KEEP = 1 ] && echo "   workdir kept: $WORK" || rm -rf "$WORK"
 if [ ${#FAILED[@]} -eq 0 ]; then
