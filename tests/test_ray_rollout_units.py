@@ -204,3 +204,15 @@ def test_routes_refuse_several_adapters_without_a_route():
     assert rollout.routes(["p", "q"], _stand_in_trainer(_tiny_peft_model(), 0)) == ["default", "default"]
     with pytest.raises(UserError, match="several adapters"):
         rollout.routes(["p"], _stand_in_trainer(_tiny_peft_model(("logic", "math")), 0))
+
+
+def test_engine_example_recipe_is_valid():
+    from pathlib import Path
+
+    from logicrl.config import load_config
+    from logicrl.ray.settings import validate_rollout_engines, validate_settings
+
+    config = load_config(Path(__file__).resolve().parents[1] / "examples" / "ray_engines_cpu.yaml")
+    validate_settings(config.ray)
+    validate_rollout_engines(config)
+    assert config.ray.rollout_engines == 2 and config.ray.rollout_engine_threads == 1
