@@ -16,8 +16,8 @@
 #   build    tokenizer (200,064 ids) + random-init Phi-4-Mini-shaped model (3.8e9 parameters), built in
 #            bf16 directly on the GPU and saved (scripts/gpu_check.py)
 #   lora     `logicrl train`: 3 GRPO steps, LoRA r=16, bf16 mixed precision, 8 completions x 128 tokens
-#   full     `logicrl train`: 1 GRPO step of full fine-tuning
 #   eval     `logicrl eval` of the LoRA run on 8 Knights-and-Knaves puzzles (greedy, 128 tokens)
+#   full     `logicrl train`: 1 GRPO step of full fine-tuning
 # then the figures: step times, generated tokens/s, peak GPU memory. Exit code 0 only if every stage passed.
 #
 # Options: --tiny, --wheels DIR, --workdir DIR (default: a new folder under $TMPDIR), --keep (keep the
@@ -109,13 +109,14 @@ install_wheels() {
   local pip=("$PY" -m pip --python "$venv/bin/python")  # $PYTHON's pip, installing into the new environment
   PY="$venv/bin/python"
   "${pip[@]}" install --no-index --find-links "$WHEELS" --disable-pip-version-check -q \
-    "trl==1.16.0" "datasets>=5.2,<6" "math-verify>=0.9,<0.10" pyyaml tqdm rich || return 1
+    "trl==1.16.0" "datasets>=5.2,<6" "math-verify>=0.9,<0.10" "peft>=0.21,<0.22" "accelerate>=1.15,<2" \
+    pyyaml tqdm rich || return 1
   local project
   project=$(ls "$WHEELS"/logicrl-*.whl 2>/dev/null | tail -n 1)
   if [ -n "$project" ]; then  # its optional needs (plots, tensorboard) stay out: --no-deps
     "${pip[@]}" install --no-index --no-deps --disable-pip-version-check -q "$project" || return 1
   fi
-  "$PY" -c "import torch, trl, datasets, math_verify, logicrl; print(f'>> trl {trl.__version__}, datasets {datasets.__version__}, torch {torch.__version__}, logicrl from {logicrl.__file__}')"
+  "$PY" -c "import torch, trl, datasets, math_verify, peft, accelerate, logicrl; print(f'>> trl {trl.__version__}, datasets {datasets.__version__}, peft {peft.__version__}, accelerate {accelerate.__version__}, torch {torch.__version__}, logicrl from {logicrl.__file__}')"
 }
 
 write_recipe() {  # write_recipe FILE OUTPUT_DIR LORA(true|false) STEPS BATCH TOKENS
@@ -162,8 +163,6 @@ if [ -f "$WORK/model/config.json" ]; then
   write_recipe "$WORK/lora.yaml" "$WORK/lora" true 3 $BATCH $TOKENS
   write_recipe "$WORK/full.yaml" "$WORK/full" false 1 4 $(( TOKENS / 2 ))
   stage lora 150 "$PY" "$CHECK" run lora -- train --config "$WORK/lora.yaml"
-  stage full 120 "$PY" "$CHECK" run full -- train --config "$WORK/full.yaml"
-  rm -rf "$WORK/full/final"  # 15 GB of float32 weights: free the disk for the next run
   if [ -f "$WORK/lora/final/adapter_config.json" ]; then
     stage eval 90 "$PY" "$CHECK" run eval -- eval --model "$WORK/model" --adapter "$WORK/lora/final" \
       --benchmark kk:3 --limit $EVAL_N --max-tokens $TOKENS --temperature 0 --backend hf --batch-size 8 \
@@ -171,6 +170,10 @@ if [ -f "$WORK/model/config.json" ]; then
   else
     echo "-- [eval] SKIPPED: the LoRA run left no adapter"; FAILED+=(eval)
   fi
+  # Last, as the most expensive (AdamW over every weight, a 15 GB float32 final save): were the time limit
+  # to cut the run short, the LoRA and eval figures are in already.
+  stage full 120 "$PY" "$CHECK" run full -- train --config "$WORK/full.yaml"
+  rm -rf "$WORK/full/final"  # 15 GB of float32 weights: free the disk for the next run
 else
   FAILED+=(lora full eval)
 fi

@@ -20,6 +20,9 @@ MAX_BYTES=$(( 64 * 1024 * 1024 ))
 NEEDED=("trl==1.16.0" "datasets>=5.2,<6" "math-verify>=0.9,<0.10" "pyarrow==24.0.0" "pandas>=2.1,<3"
         "pyyaml>=6" "tqdm>=4.66" "rich>=13" "sympy>=1.13")
 PREINSTALLED=("torch==${GPU_TORCH:-2.11.0}" "transformers==${GPU_TRANSFORMERS:-5.17.0}" peft accelerate)
+# Preinstalled there too, but in versions we cannot see: the project's own ranges come along (1 MB), and
+# pip takes them only when the installed ones fall outside those ranges.
+FALLBACK=("peft>=0.21,<0.22" "accelerate>=1.15,<2")
 
 platforms=()
 for v in $(seq 17 39); do platforms+=(--platform "manylinux_2_${v}_x86_64"); done
@@ -51,10 +54,10 @@ mkdir -p "$OUT"
 rm -f "$OUT"/*.whl
 # shellcheck disable=SC2046
 "$PY" -m pip download --no-deps --quiet --disable-pip-version-check "${target[@]}" -d "$OUT" \
-  $(cat "$tmp/missing.txt") 2>&1 | grep -v "is ignored" || true
+  $(cat "$tmp/missing.txt") "${FALLBACK[@]}" 2>&1 | grep -v "is ignored" || true
 "$PY" -m pip wheel --no-deps --quiet --disable-pip-version-check -w "$OUT" . 2>&1 | grep -v "is ignored" || true
 count=$(ls "$OUT"/*.whl | wc -l)
-expected=$(( $(wc -l < "$tmp/missing.txt") + 1 ))
+expected=$(( $(wc -l < "$tmp/missing.txt") + ${#FALLBACK[@]} + 1 ))
 [ "$count" -eq "$expected" ] || { echo "gpu_wheels.sh: got $count wheels, expected $expected" >&2; exit 1; }
 bytes=$(cat "$OUT"/*.whl | wc -c)
 ls -l "$OUT"/*.whl | awk '{printf "  %10d  %s\n", $5, $NF}'
