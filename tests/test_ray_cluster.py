@@ -4,6 +4,7 @@ gloo, DeepSpeed ZeRO-2/3), fault tolerance of training workers and reward actors
 One head serves the module; it is stopped (its process group killed) even when a test fails.
 """
 
+import importlib.util
 import json
 import os
 import signal
@@ -271,3 +272,43 @@ def test_parallel_puzzles_are_deterministic_and_match_the_chunked_generator(head
                 reference.append(p)
     assert [p.quiz for p in first] == [p.quiz for p in reference]
     assert all(len(p.solution) == 3 for p in first)
+
+
+def test_rollout_engine_that_cannot_start_is_a_one_line_error(head, tmp_path, capsys):
+    """`ray.rollout_engines` in an environment without vLLM (this one: the engines' actors run this Python):
+    `logicrl train` stops at start-up with one line naming the field and exit code 2, and no engine is left."""
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here: the engines would start")
+    import yaml
+    from ray.util.state import list_actors
+
+    from logicrl.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_with_engines(tmp_path / "run", head.address)))
+    assert main(["train", "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]  # (the model's load bar is also there)
+    assert len(errors) == 1 and errors[0] == err.strip().splitlines()[-1], err[-2000:]
+    assert errors[0].startswith("logicrl: error: config field ray.rollout_engines: engine 0 cannot start: vLLM is "
+                                "not installed"), errors
+    alive = list_actors(filters=[("class_name", "=", "RolloutEngine"), ("state", "=", "ALIVE")], limit=100)
+    assert alive == []
+
+
+def test_rollout_engines_that_cannot_be_placed_are_a_one_line_error(head, tmp_path):
+    from logicrl.config import load_config
+    from logicrl.errors import UserError
+    from logicrl.ray.rollout_dispatch import start_engines
+
+    config = load_config(recipe_with_engines(tmp_path / "run", head.address, rollout_engine_cpus=64))
+    with pytest.raises(UserError, match="ray.rollout_engines: 1 engines of .* cannot be placed") as info:
+        start_engines(config)
+    assert "\n" not in str(info.value)
+
+
+def recipe_with_engines(out: Path, address: str, **ray_overrides) -> dict:
+    return recipe(out, max_steps=1, rollout_backend="vllm_lora", lora={"enabled": True, "r": 8},
+                  ray={"address": address, "rollout_engines": 1, "rollout_engine_cpus": 0.5,
+                       "rollout_start_timeout": 120, **ray_overrides})

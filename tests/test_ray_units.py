@@ -49,8 +49,13 @@ def test_validate_settings_names_the_bad_field():
         validate_settings(RaySettings(backend="mpi"))
     with pytest.raises(UserError, match="ray.rendezvous"):
         validate_settings(RaySettings(rendezvous="etcd"))
-    with pytest.raises(UserError, match="ray.rollout_engines"):
-        validate_settings(RaySettings(rollout_engines=2))
+    validate_settings(RaySettings(rollout_engines=2, rollout_engine_cpus=0.5))
+    with pytest.raises(UserError, match="ray.rollout_placement"):
+        validate_settings(RaySettings(rollout_engines=2, rollout_placement="pack"))
+    with pytest.raises(UserError, match="ray.rollout_engine_cpus"):
+        validate_settings(RaySettings(rollout_engines=2, rollout_engine_cpus=0, rollout_engine_gpus=0))
+    with pytest.raises(UserError, match="ray.rollout_engine_threads"):
+        validate_settings(RaySettings(rollout_engine_threads=-1))
     with pytest.raises(UserError, match="ray.cpus_per_worker"):
         validate_settings(RaySettings(cpus_per_worker=-1))
 

@@ -21,7 +21,7 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 # Environment passed on to the job when set here (never secrets: a runtime_env is visible in the dashboard).
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "WANDB_MODE", "WANDB_PROJECT",
-                 "WANDB_ENTITY", "LOGICRL_CACHE", "OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM")
+                 "WANDB_ENTITY", "LOGICRL_CACHE", "LOGICRL_VLLM_OPTIONS", "OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM")
 # Never uploaded with the working directory (Ray also skips what .gitignore lists).
 EXCLUDES = [".venv/", ".venv-vllm/", ".git/", "runs/", "outputs/", "wandb/", "__pycache__/", "*.pyc"]
 
@@ -60,7 +60,7 @@ def prepare(config_path: str | os.PathLike, overrides: list[str] | None = None,
             working_dir: str | os.PathLike = ".", python: str | None = None) -> tuple[str, dict, object]:
     """Validate the recipe here and return (entrypoint, runtime_env, config). Raises UserError."""
     from logicrl.config import load_config
-    from logicrl.ray.settings import validate_settings
+    from logicrl.ray.settings import validate_rollout_engines, validate_settings
 
     overrides = list(overrides or [])
     wd = Path(working_dir).expanduser().resolve()
@@ -69,6 +69,7 @@ def prepare(config_path: str | os.PathLike, overrides: list[str] | None = None,
     path = Path(config_path).expanduser().resolve()
     config = load_config(path, overrides)  # bad recipe: a one-line UserError now, not a failed job later
     validate_settings(config.ray)
+    validate_rollout_engines(config)
     try:
         rel = path.relative_to(wd)
     except ValueError:

@@ -23,6 +23,12 @@ def as_config(config) -> TrainConfig:
 
 def require_rollout_backend(config: TrainConfig) -> None:
     """Fail at start-up, before loading anything, when vLLM is asked for but not installed."""
+    if config.ray.rollout_engines:  # the engines run as Ray actors and check vLLM in their own environment
+        from logicrl.ray.settings import validate_rollout_engines, validate_settings
+
+        validate_settings(config.ray)
+        validate_rollout_engines(config)
+        return
     if config.rollout_backend not in ("vllm", "vllm_lora"):
         return
     from logicrl.vllm_utils import require_vllm
@@ -164,7 +170,7 @@ def build_trainer(config, callbacks=None):
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=all_callbacks + list(callbacks or []),
+        callbacks=all_callbacks + list(callbacks or []) + list(getattr(rollout_func, "callbacks", [])),
         rollout_func=rollout_func,
         algorithm=algorithm,
         recipe=config,

@@ -25,11 +25,16 @@ from logicrl.trl_compat import log_metric
 from logicrl.vllm_utils import lora_rank_limit, make_llm, prompt_token_ids, require_vllm
 
 
-def make_rollout_func(config, tokenizer, **engine_options) -> AdapterSyncRollout:
-    """The `rollout_func` for `rollout_backend: vllm_lora` (checks the recipe; the engine starts lazily)."""
+def make_rollout_func(config, tokenizer, **engine_options):
+    """The `rollout_func` for `rollout_backend: vllm_lora` (checks the recipe; the engine starts lazily):
+    an `AdapterSyncRollout`, or with `ray.rollout_engines > 0` a `logicrl.ray.rollout_dispatch.RayEngineRollout`."""
     if not config.lora.enabled:
         raise UserError("config field rollout_backend=vllm_lora needs lora.enabled: true "
                         "(adapter sync moves only LoRA weights; use rollout_backend: vllm for full fine-tuning)")
+    if config.ray.rollout_engines > 0:  # the engines run as Ray actors, in their own environment
+        from logicrl.ray.rollout_dispatch import make_ray_rollout_func
+
+        return make_ray_rollout_func(config, tokenizer, **engine_options)
     require_vllm()
     from logicrl.models import resolve_model_path
 
@@ -126,26 +131,9 @@ class AdapterSyncRollout:
         lora_request = self.sync(trainer)
         from vllm import SamplingParams, TokensPrompt
 
-        args = trainer.args
         ids = prompt_token_ids(self.tokenizer, prompts, getattr(trainer, "chat_template_kwargs", None))
-        # TRL repeats each prompt once per completion; ask vLLM for n samples of each run of equal prompts
-        # (greedy decoding only allows n=1: then one request per completion).
-        groups: list[tuple[list[int], int]] = []
-        for prompt_ids in ids:
-            if groups and groups[-1][0] == prompt_ids and args.temperature > 0:
-                groups[-1] = (prompt_ids, groups[-1][1] + 1)
-            else:
-                groups.append((prompt_ids, 1))
-        common = {
-            "temperature": args.temperature, "top_p": args.top_p, "max_tokens": trainer.max_completion_length,
-            "logprobs": 0,
-        }
-        if getattr(args, "top_k", None):
-            common["top_k"] = args.top_k
-        if getattr(args, "min_p", None):
-            common["min_p"] = args.min_p
-        if getattr(args, "repetition_penalty", None) not in (None, 1.0):
-            common["repetition_penalty"] = args.repetition_penalty
+        groups = group_prompts(ids, sampled=trainer.args.temperature > 0)
+        common = sampling_options(trainer)
         params = [SamplingParams(n=n, seed=self._rng.randrange(2**31), **common) for _, n in groups]
         start = time.perf_counter()
         outputs = self._engine(trainer).generate(
@@ -178,6 +166,35 @@ class AdapterSyncRollout:
         self.llm = None
         if self._workdir_owner is not None:
             self._workdir_owner.cleanup()
+
+
+def group_prompts(ids: list[list[int]], sampled: bool = True) -> list[tuple[list[int], int]]:
+    """(prompt ids, n) per run of equal consecutive prompts: TRL repeats each prompt once per completion, and
+    vLLM samples n completions of one request (greedy decoding only allows n=1: one request per completion)."""
+    groups: list[tuple[list[int], int]] = []
+    for prompt_ids in ids:
+        if groups and groups[-1][0] == prompt_ids and sampled:
+            groups[-1] = (prompt_ids, groups[-1][1] + 1)
+        else:
+            groups.append((prompt_ids, 1))
+    return groups
+
+
+def sampling_options(trainer) -> dict:
+    """`vllm.SamplingParams` keyword arguments of the trainer's rollout settings (no `n`, no `seed`); the
+    sampled tokens' logprobs are asked for (`logprobs=0`)."""
+    args = trainer.args
+    common = {
+        "temperature": args.temperature, "top_p": args.top_p, "max_tokens": trainer.max_completion_length,
+        "logprobs": 0,
+    }
+    if getattr(args, "top_k", None):
+        common["top_k"] = args.top_k
+    if getattr(args, "min_p", None):
+        common["min_p"] = args.min_p
+    if getattr(args, "repetition_penalty", None) not in (None, 1.0):
+        common["repetition_penalty"] = args.repetition_penalty
+    return common
 
 
 def export_base_weights(model, directory: Path, tokenizer=None) -> Path:
