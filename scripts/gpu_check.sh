@@ -20,13 +20,14 @@
 #   full     `logicrl train`: 1 GRPO step of full fine-tuning
 # then the figures: step times, generated tokens/s, peak GPU memory. Exit code 0 only if every stage passed.
 #
-# Options: --tiny, --wheels DIR, --workdir DIR (default: a new folder under $TMPDIR), --keep (keep the
-# workdir; it holds the 7.7 GB model), --limit SECONDS.
+# Options: --tiny, --wheels DIR, --workdir DIR (default: a new folder under $TMPDIR; /dev/shm on a machine
+# whose disk has less than about 25 GB free), --keep (keep the workdir; it holds the 7.7 GB model), --limit
+# SECONDS, --stages LIST (default lora,eval,full; env, install and build always run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PY=${PYTHON:-python3}
-TINY=0 KEEP=0 WHEELS=${LOGICRL_WHEELS:-} WORK="" LIMIT=""
+TINY=0 KEEP=0 WHEELS=${LOGICRL_WHEELS:-} WORK="" LIMIT="" STAGES="lora,eval,full"
 while [ $# -gt 0 ]; do
   case "$1" in
     --tiny) TINY=1 ;;
@@ -34,13 +35,24 @@ while [ $# -gt 0 ]; do
     --wheels) WHEELS=$2; shift ;;
     --workdir) WORK=$2; shift ;;
     --limit) LIMIT=$2; shift ;;
+    --stages) STAGES=$2; shift ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "gpu_check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 [ -n "$LIMIT" ] || LIMIT=$([ $TINY = 1 ] && echo 900 || echo 290)
-[ -n "$WORK" ] || WORK=$(mktemp -d "${TMPDIR:-/tmp}/logicrl-gpu-check.XXXXXX")
+if [ -z "$WORK" ]; then
+  # The full fine-tuning stage writes 15 GB of float32 weights: on a machine whose temp disk has less than
+  # 25 GB free (measured on the H200 machine: 14 GB free, the save failed), use /dev/shm when it has room.
+  base=${TMPDIR:-/tmp}
+  free_kb() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 {print $4}'; }
+  if [ $TINY = 0 ] && [ "$(free_kb "$base")" -lt $((25 * 1024 * 1024)) ] 2>/dev/null \
+     && [ "$(free_kb /dev/shm)" -gt $((30 * 1024 * 1024)) ] 2>/dev/null; then
+    base=/dev/shm
+  fi
+  WORK=$(mktemp -d "$base/logicrl-gpu-check.XXXXXX")
+fi
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 if [ -n "$WHEELS" ]; then WHEELS=$(cd "$WHEELS" && pwd) || { echo "gpu_check.sh: no folder $WHEELS" >&2; exit 2; }; fi
@@ -134,7 +146,7 @@ num_generations: 4
 max_completion_length: $6
 temperature: 1.0
 data: {people: [3], count: $count, prompt_style: chat}
-rewards: [{name: kk, preset: logic_rl}, {name: "gpu_check:letter_e_share"}]
+rewards: [{name: kk, preset: logic_rl}, {name: "gpu_check:text_hash"}]
 save_steps: 1000
 logging_steps: 1
 progress_bar: false
@@ -162,8 +174,11 @@ fi
 if [ -f "$WORK/model/config.json" ]; then
   write_recipe "$WORK/lora.yaml" "$WORK/lora" true 3 $BATCH $TOKENS
   write_recipe "$WORK/full.yaml" "$WORK/full" false 1 4 $(( TOKENS / 2 ))
-  stage lora 150 "$PY" "$CHECK" run lora -- train --config "$WORK/lora.yaml"
-  if [ -f "$WORK/lora/final/adapter_config.json" ]; then
+  wanted() { [[ ",$STAGES," == *",$1,"* ]]; }
+  wanted lora && stage lora 150 "$PY" "$CHECK" run lora -- train --config "$WORK/lora.yaml"
+  if ! wanted eval; then
+    :
+  elif [ -f "$WORK/lora/final/adapter_config.json" ]; then
     stage eval 90 "$PY" "$CHECK" run eval -- eval --model "$WORK/model" --adapter "$WORK/lora/final" \
       --benchmark kk:3 --limit $EVAL_N --max-tokens $TOKENS --temperature 0 --backend hf --batch-size 8 \
       --dtype $DTYPE --device $DEVICE --out "$WORK/eval" --no-progress
@@ -172,7 +187,7 @@ if [ -f "$WORK/model/config.json" ]; then
   fi
   # Last, as the most expensive (AdamW over every weight, a 15 GB float32 final save): were the time limit
   # to cut the run short, the LoRA and eval figures are in already.
-  stage full 120 "$PY" "$CHECK" run full -- train --config "$WORK/full.yaml"
+  wanted full && stage full 120 "$PY" "$CHECK" run full -- train --config "$WORK/full.yaml"
   rm -rf "$WORK/full/final"  # 15 GB of float32 weights: free the disk for the next run
 else
   FAILED+=(lora full eval)

@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: gpu_wheels.sh DIR}
-PY=${PYTHON:-python3}
+# pip 26 or later (the project's .venv has it; older pips refuse --platform with --dry-run).
+PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 PYV=${GPU_PYTHON_VERSION:-3.12}
 ABI=cp${PYV/./}
 MAX_BYTES=$(( 64 * 1024 * 1024 ))
