@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from logicrl.bounds import bounded, check_bounds
+
 
 @dataclass
 class RaySettings:
@@ -13,7 +15,7 @@ class RaySettings:
     """Ray cluster address for `logicrl submit` / `ray.init` ("auto", "http://127.0.0.1:8265", ...).
     None: start nothing, run locally unless a field below asks for Ray."""
 
-    num_workers: int = 0
+    num_workers: int = bounded(0, ge=0)
     """Training workers for Ray Train's TorchTrainer (0 = train in this process, no Ray Train)."""
 
     use_gpu: bool = False
@@ -26,26 +28,26 @@ class RaySettings:
     """How the training workers' process group meets: "env" (torch's TCP store on rank 0; needed across
     nodes), "file" (a file store, one node only, opens no port) or "auto" (file on a one-node cluster)."""
 
-    reward_actors: int = 0
+    reward_actors: int = bounded(0, ge=0)
     """Reward-scoring actors (0 = score in the training process). Worth it only for heavy rewards."""
 
-    rollout_engines: int = 0
+    rollout_engines: int = bounded(0, ge=0)
     """Reserved; must be 0. vLLM generation servers on GPU nodes run as a Ray job of `trl vllm-serve` (its
     workers are Ray actors in a placement group); see docs/ray.md."""
 
-    max_failures: int = 1
+    max_failures: int = bounded(1, ge=0)
     """Ray Train failure config: how many times a failed worker group is restarted from the last checkpoint."""
 
     runtime_env: dict = field(default_factory=dict)
     """Extra runtime_env for submitted jobs (env_vars, pip, working_dir...)."""
 
-    cpus_per_worker: float = 1.0
+    cpus_per_worker: float = bounded(1.0, ge=0)
     """CPUs reserved for each training worker (Ray Train `resources_per_worker`)."""
 
-    reward_actor_cpus: float = 1.0
+    reward_actor_cpus: float = bounded(1.0, ge=0)
     """CPUs reserved for each reward actor."""
 
-    reward_max_restarts: int = 3
+    reward_max_restarts: int = bounded(3, ge=0)
     """How many times Ray restarts a dead reward actor (its chunk is retried on the new one)."""
 
     storage_path: str | None = None
@@ -61,12 +63,7 @@ def validate_settings(settings: RaySettings) -> None:
         raise UserError(f"config field ray.backend: {settings.backend!r} is not gloo or nccl")
     if settings.rendezvous not in ("auto", "env", "tcp", "file"):
         raise UserError(f"config field ray.rendezvous: {settings.rendezvous!r} is not auto, env, tcp or file")
-    for name in ("num_workers", "reward_actors", "rollout_engines", "max_failures", "reward_max_restarts"):
-        if getattr(settings, name) < 0:
-            raise UserError(f"config field ray.{name}: must be >= 0, got {getattr(settings, name)}")
+    check_bounds(settings, "ray.")  # the ranges declared on the fields above
     if settings.rollout_engines:
         raise UserError("config field ray.rollout_engines: not implemented here; run `trl vllm-serve` on the "
                         "vLLM nodes as a Ray job and set rollout_backend: vllm, vllm_mode: server (docs/ray.md)")
-    for name in ("cpus_per_worker", "reward_actor_cpus"):
-        if getattr(settings, name) < 0:
-            raise UserError(f"config field ray.{name}: must be >= 0, got {getattr(settings, name)}")
