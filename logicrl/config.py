@@ -571,6 +571,9 @@ def _match_type(value, tp) -> tuple[bool, Any]:
     if origin in (typing.Union, types.UnionType):
         if value is None:
             return type(None) in args, value
+        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if enums and isinstance(value, str):  # `SchedulerType | str`: the string must name a member
+            return any(value in [m.value for m in e] for e in enums), value
         for arg in (a for a in args if a is not type(None)):
             ok, converted = _match_type(value, arg)
             if ok:
@@ -625,6 +628,9 @@ def _type_name(tp) -> str:
                 "dict": "a mapping", "list": "a list"}.get(tp.__name__, tp.__name__)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
+        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if enums:
+            return _type_name(enums[0])
         names = [_type_name(a) for a in args if a is not type(None)]
         return " or ".join(names) + (" or null" if type(None) in args else "")
     if origin is typing.Literal:

@@ -158,10 +158,14 @@ class StopOnSignal(TrainerCallback):
     incomplete, and the last complete checkpoint is what `--resume` takes). Only the main thread can
     handle signals: elsewhere (a Ray Train worker's training thread) this does nothing."""
 
+    HARD_EXIT_AFTER_S = 10.0
+    """Seconds after the grace period at which the process exits (143) if raising did not stop it (a
+    thread stuck in C code never returns to Python)."""
+
     def __init__(self, grace_s: float | None = None):
         self.grace_s = float(os.environ.get(STOP_GRACE_ENV, "60")) if grace_s is None else grace_s
         self.requested = False
-        self._timer: threading.Timer | None = None
+        self._timers: list[threading.Timer] = []
 
     def installed(self):
         import contextlib
@@ -176,8 +180,8 @@ class StopOnSignal(TrainerCallback):
                 yield
             finally:
                 signal.signal(signal.SIGTERM, previous)
-                if self._timer is not None:
-                    self._timer.cancel()
+                for timer in self._timers:
+                    timer.cancel()
 
         return scope()
 
@@ -188,16 +192,24 @@ class StopOnSignal(TrainerCallback):
         self.requested = True
         print(f"logicrl: SIGTERM: finishing this step and saving a checkpoint (at most {self.grace_s:.0f} s), "
               f"then stopping", file=sys.stderr, flush=True)
-        import _thread
-
-        self._timer = threading.Timer(self.grace_s, _thread.interrupt_main, args=(signal.SIGTERM,))
-        self._timer.daemon = True
-        self._timer.start()
+        main_thread = threading.main_thread().ident
+        # Sent to the main thread itself, the signal also interrupts a blocking call (sleep, I/O wait).
+        self._timers = [threading.Timer(self.grace_s, signal.pthread_kill, args=(main_thread, signal.SIGTERM)),
+                        threading.Timer(self.grace_s + self.HARD_EXIT_AFTER_S, _hard_exit)]
+        for timer in self._timers:
+            timer.daemon = True
+            timer.start()
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.requested:
             control.should_save = True
             control.should_training_stop = True
+
+
+def _hard_exit() -> None:
+    print("logicrl: still running after SIGTERM and its grace period: exiting now; the last complete "
+          "checkpoint is kept (continue with --resume)", file=sys.stderr, flush=True)
+    os._exit(Terminated.exit_code)
 
 
 def finish_training(trainer, run_dir: Path, config: TrainConfig) -> TrainResult:
