@@ -89,6 +89,8 @@ def test_submit_prepare_builds_the_train_entrypoint(tmp_path, monkeypatch):
     assert runtime_env["env_vars"]["A"] == "1" and runtime_env["env_vars"]["HF_HUB_OFFLINE"] == "1"
     assert ".venv/" in runtime_env["excludes"]
     assert shlex.split(build_entrypoint("r.yaml", [], python="python"))[:3] == ["python", "-m", "logicrl"]
+    assert shlex.split(build_entrypoint("r.yaml", ["max_steps=2"], flags=["--resume"]))[-2:] == ["max_steps=2",
+                                                                                               "--resume"]
 
 
 def test_submit_rejects_bad_input_with_one_line(tmp_path, capsys):

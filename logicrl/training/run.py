@@ -25,7 +25,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from logicrl.config import TrainConfig
-from logicrl.errors import Terminated
+from logicrl.errors import Terminated, UserError
 from logicrl.training.build import as_config, build_trainer
 from logicrl.training.callbacks import METRICS_FILE, read_metrics
 from logicrl.training.rundir import (
@@ -163,7 +163,13 @@ class StopOnSignal(TrainerCallback):
     thread stuck in C code never returns to Python)."""
 
     def __init__(self, grace_s: float | None = None):
-        self.grace_s = float(os.environ.get(STOP_GRACE_ENV, "60")) if grace_s is None else grace_s
+        if grace_s is None:
+            try:
+                grace_s = float(os.environ.get(STOP_GRACE_ENV, "60"))
+            except ValueError:
+                raise UserError(f"{STOP_GRACE_ENV} must be a number of seconds, got "
+                                f"{os.environ[STOP_GRACE_ENV]!r}") from None
+        self.grace_s = grace_s
         self.requested = False
         self._timers: list[threading.Timer] = []
 
