@@ -23,6 +23,8 @@ from puzzles.solver import MIN_PEOPLE
 
 MAX_TRAIN_PEOPLE = 12
 """Largest number of people a recipe may ask for (the generator goes to `puzzles.MAX_PEOPLE`)."""
+PEOPLE_RANGE = {"ge": MIN_PEOPLE, "le": MAX_TRAIN_PEOPLE, "items": True}
+"""The allowed range of each item of a list of numbers of people."""
 
 ROLLOUT_BACKENDS = ("hf", "vllm", "vllm_lora")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
@@ -63,7 +65,7 @@ class DataSettings:
     """Load the data from this file (K&K: .jsonl/.parquet via `puzzles.load_kk`; math: JSONL) instead of
     generating puzzles."""
 
-    people: list[int] = bounded(default_factory=lambda: [3], ge=MIN_PEOPLE, le=MAX_TRAIN_PEOPLE, items=True)
+    people: list[int] = bounded(default_factory=lambda: [3], **PEOPLE_RANGE)
     """K&K: numbers of people to generate puzzles for (a mix when several; a curriculum draws from these)."""
 
     count: int = bounded(200, ge=1)
@@ -96,7 +98,7 @@ class CurriculumSettings:
     """"none" (sample all of `data.people`), "schedule" (advance every `steps_per_level` steps) or
     "threshold" (advance when training accuracy over `window` logged steps reaches `threshold`)."""
 
-    levels: list[int] = bounded(default_factory=lambda: [3, 4, 5, 6, 7], ge=MIN_PEOPLE, le=MAX_TRAIN_PEOPLE, items=True)
+    levels: list[int] = bounded(default_factory=lambda: [3, 4, 5, 6, 7], **PEOPLE_RANGE)
     """Numbers of people, in order. Must be a subset of `data.people` (generated data) or present in the file."""
 
     steps_per_level: int = bounded(50, ge=1)
@@ -159,7 +161,7 @@ class HeldoutSettings:
     every_n_steps: int = bounded(0, ge=0)
     """Evaluate every N optimizer steps and at the end (0 = never)."""
 
-    people: list[int] = bounded(default_factory=lambda: [3], ge=MIN_PEOPLE, le=MAX_TRAIN_PEOPLE, items=True)
+    people: list[int] = bounded(default_factory=lambda: [3], **PEOPLE_RANGE)
     """Numbers of people in the held-out set."""
 
     count: int = bounded(20, ge=1)
@@ -505,6 +507,8 @@ def validate(c: TrainConfig) -> None:
         _require(isinstance(weight, (int, float)) and not isinstance(weight, bool),
                  f"config field rewards[{i}].weight: expected a number, got {weight!r}")
     if c.trl:
+        from logicrl.trl_fields import check_trl_section
+
         c.trl = check_trl_section(c.trl)
     d = c.data
     _require(d.kind in ("kk", "math"), f"config field data.kind: {d.kind!r} is not kk or math")
@@ -534,109 +538,3 @@ def _check_output_dir(output_dir: str) -> None:
         raise UserError(f"config field output_dir: {output_dir} is a file, not a directory")
     blocker = blocking_file(path)
     _require(blocker is None, f"config field output_dir: cannot create {output_dir}: {blocker} is a file, not a directory")
-
-
-def check_trl_section(trl: dict) -> dict:
-    """The `trl:` pass-through checked against `trl.GRPOConfig`: every key a field of it, every value of
-    the field's annotated type (numbers written as strings, e.g. YAML's "1e-6", are converted). Returns
-    the checked mapping; raises UserError naming the first bad key."""
-    from trl import GRPOConfig  # only when the section is used: keeps plain validation light
-
-    fields = {f.name: f for f in dataclasses.fields(GRPOConfig) if f.init and not f.name.startswith("_")}
-    try:
-        hints = typing.get_type_hints(GRPOConfig)
-    except Exception:  # noqa: BLE001 (an annotation this Python cannot resolve: check names only)
-        hints = {}
-    checked = {}
-    for key, value in trl.items():
-        if not isinstance(key, str) or key not in fields:
-            raise UserError(f"config field trl.{key}: not a trl.GRPOConfig field")
-        tp = hints.get(key, typing.Any)
-        ok, converted = _match_type(value, tp)
-        if not ok:
-            raise UserError(f"config field trl.{key}: expected {_type_name(tp)} (trl.GRPOConfig's type), "
-                            f"got {value!r:.80}")
-        checked[key] = converted
-    return checked
-
-
-def _match_type(value, tp) -> tuple[bool, Any]:
-    """(whether `value` fits the annotation `tp`, the value, with a numeric string converted for a
-    float/int annotation). Annotations this does not understand accept any value."""
-    import enum
-
-    if tp is typing.Any or tp is object:
-        return True, value
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return type(None) in args, value
-        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
-        if enums and isinstance(value, str):  # `SchedulerType | str`: the string must name a member
-            return any(value in [m.value for m in e] for e in enums), value
-        for arg in (a for a in args if a is not type(None)):
-            ok, converted = _match_type(value, arg)
-            if ok:
-                return True, converted
-        return False, value
-    if origin is typing.Literal:
-        return value in args, value
-    if tp is type(None):
-        return value is None, value
-    if tp is bool:
-        return isinstance(value, bool), value
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return True, value
-        return False, value
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True, float(value)
-        if isinstance(value, str):
-            try:
-                return True, float(value)
-            except ValueError:
-                return False, value
-        return False, value
-    if tp is str:
-        return isinstance(value, str), value
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        choices = [m.value for m in tp]
-        return (isinstance(value, tp) or value in choices), value
-    if origin in (list, tuple, set, frozenset) or tp in (list, tuple, set):
-        if not isinstance(value, (list, tuple)):
-            return False, value
-        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-            return len(args) == len(value) and all(_match_type(v, a)[0] for v, a in zip(value, args)), value
-        item = args[0] if args else typing.Any
-        results = [_match_type(v, item) for v in value]
-        return all(ok for ok, _ in results), [v for _, v in results]
-    if origin is dict or tp is dict:
-        return isinstance(value, dict), value
-    if isinstance(tp, type):
-        return isinstance(value, tp), value
-    return True, value
-
-
-def _type_name(tp) -> str:
-    import enum
-
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return "one of " + ", ".join(str(m.value) for m in tp)
-    if isinstance(tp, type):
-        return {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
-                "dict": "a mapping", "list": "a list"}.get(tp.__name__, tp.__name__)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
-        if enums:
-            return _type_name(enums[0])
-        names = [_type_name(a) for a in args if a is not type(None)]
-        return " or ".join(names) + (" or null" if type(None) in args else "")
-    if origin is typing.Literal:
-        return "one of " + ", ".join(map(str, args))
-    if origin in (list, tuple, set):
-        return "a list" + (f" of {_type_name(args[0])}" if args and args[0] is not typing.Any else "")
-    if origin is dict:
-        return "a mapping"
-    return str(tp).replace("typing.", "")
