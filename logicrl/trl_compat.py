@@ -46,7 +46,7 @@ RELIED_ON: dict[str, tuple[str, ...]] = {
     "_load_optimizer_and_scheduler": ("self", "checkpoint"),
     "_load_from_checkpoint": ("self", "resume_from_checkpoint"),
 }
-"""GRPOTrainer methods LogicRLTrainer overrides, with the parameters it passes on."""
+"""GRPOTrainer methods LogicRLTrainer overrides (or, `_load_from_checkpoint`, calls), with the parameters it passes on."""
 
 SCORED_OUTPUT_KEYS = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "advantages")
 """Keys of `_generate_and_score_completions`' output that the advantage hook reads or replaces."""
