@@ -16,6 +16,11 @@ What the overrides do, in the order of one RL step:
 5. The optimizer step is transformers' `Trainer`; `create_optimizer`, `training_step`, `_save_checkpoint`,
    `save_model` and `_load_optimizer_and_scheduler` only add the critic's parameters and state.
 
+Checkpoints (`_save_checkpoint`) are made crash-consistent here: written under a `.logicrl-saving` marker
+that is removed once every file is on disk (with the curriculum and critic state), and older checkpoints
+are rotated out only after that (`logicrl.training.rundir`). `load_checkpoint_weights` loads a
+checkpoint's weights without training (finishing a run killed after its last checkpoint).
+
 `log_metric` is the one writer of TRL's per-step metrics (`_metrics`).
 """
 
@@ -39,8 +44,9 @@ RELIED_ON: dict[str, tuple[str, ...]] = {
     "_save_checkpoint": ("self", "model", "trial"),
     "save_model": ("self", "output_dir", "_internal_call"),
     "_load_optimizer_and_scheduler": ("self", "checkpoint"),
+    "_load_from_checkpoint": ("self", "resume_from_checkpoint"),
 }
-"""GRPOTrainer methods LogicRLTrainer overrides, with the parameters it passes on."""
+"""GRPOTrainer methods LogicRLTrainer overrides (or, `_load_from_checkpoint`, calls), with the parameters it passes on."""
 
 SCORED_OUTPUT_KEYS = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "advantages")
 """Keys of `_generate_and_score_completions`' output that the advantage hook reads or replaces."""
@@ -233,10 +239,34 @@ class LogicRLTrainer(GRPOTrainer):
         return loss
 
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        if self.critic is not None and self.args.should_save:
-            folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
-            self._save_critic(folder)
+        """transformers' checkpoint, made detectably complete: the folder is marked while it is written
+        (every process's files, our critic and curriculum state included) and unmarked last; rotation of
+        older checkpoints waits until then, so a kill at any point leaves a complete checkpoint."""
+        from transformers.trainer_utils import rotate_checkpoints
+
+        from logicrl.training.rundir import begin_checkpoint, commit_checkpoint
+
+        run_dir = self._get_output_dir(trial=trial)
+        folder = os.path.join(run_dir, f"checkpoint-{self.state.global_step}")
+        if self.args.should_save:
+            begin_checkpoint(folder)
+        self.accelerator.wait_for_everyone()  # the folder is fresh before any process writes into it
+        limit = self.args.save_total_limit
+        self.args.save_total_limit = None  # rotated below, once this checkpoint is complete
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
+        if self.args.should_save:
+            if self.critic is not None:
+                self._save_critic(folder)
+            if self.curriculum is not None:
+                self.curriculum.save(folder)
+        self.accelerator.wait_for_everyone()  # every process's files (RNG states, ZeRO shards) are written
+        if self.args.should_save:
+            commit_checkpoint(folder)
+            rotate_checkpoints(output_dir=run_dir, save_total_limit=limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
 
     def save_model(self, output_dir=None, _internal_call=False):
         super().save_model(output_dir, _internal_call)
@@ -253,6 +283,16 @@ class LogicRLTrainer(GRPOTrainer):
     def _save_critic(self, folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
         torch.save(self.critic.state_dict(), os.path.join(folder, CRITIC_FILE))
+
+
+def load_checkpoint_weights(trainer, checkpoint: str) -> None:
+    """Load a checkpoint's model weights (full model or adapter) and critic into `trainer` without training:
+    transformers' own loader (`_load_from_checkpoint`), as `train(resume_from_checkpoint=...)` uses."""
+    trainer._load_from_checkpoint(checkpoint)
+    if trainer.critic is not None:
+        path = os.path.join(checkpoint, CRITIC_FILE)
+        if os.path.isfile(path):
+            trainer.critic.load_state_dict(torch.load(path, map_location=trainer.accelerator.device))
 
 
 def _gather_rows(accelerator, tensor: torch.Tensor) -> torch.Tensor:

@@ -83,6 +83,11 @@ def run_generate(args) -> int:
         raise UserError(str(exc)) from None
     if out.is_dir():
         raise UserError(f"--out {out} is a directory")
+    from logicrl.fsutil import blocking_file
+
+    blocker = blocking_file(out)
+    if blocker is not None:
+        raise UserError(f"--out {out}: {blocker} is a file, not a directory")
 
     from tqdm import tqdm
 

@@ -77,6 +77,11 @@ def train_on_ray(config, worker):
 
     settings = config.ray
     validate_settings(settings)
+    # Ray Train's workers replace print() with one that also logs every line aimed at stdout, even while
+    # stdout is swapped for a buffer: dill's `dis.dis` capture, run when `datasets` fingerprints a table
+    # (Dataset.from_list), then dumped ~10 lines of bytecode per worker into the job log, and every line
+    # the trainer printed came out twice. Workers print as plain processes (Ray propagates this variable).
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     loop_config = {"config": _config_dict(config), "env": _forwarded_env(), "worker": worker}
     output_dir = Path(loop_config["config"]["output_dir"])
     storage = settings.storage_path or str(output_dir / "ray")

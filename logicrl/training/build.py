@@ -10,7 +10,7 @@ from pathlib import Path
 
 from logicrl.config import TrainConfig, load_config, validate
 from logicrl.errors import UserError, first_line
-from logicrl.training.rundir import config_json, resolve_resume
+from logicrl.training.rundir import config_json, open_run, resolve_resume
 
 
 def as_config(config) -> TrainConfig:
@@ -97,26 +97,51 @@ def grpo_args(config: TrainConfig, run_dir: Path, algorithm, reward_weights: lis
         raise UserError(f"config: TRL rejected the settings: {first_line(exc)}") from None
 
 
-def build_trainer(config, callbacks=None):
-    """Everything but the training loop: returns (trainer, run_dir).
-
-    `config`: a TrainConfig, dict or YAML path. Extra `callbacks` are added (Ray Train's report callback,
-    for instance). Raises UserError for a bad recipe, before the model loads where the check allows.
-    """
+def cheap_checks(config: TrainConfig):
+    """Every check that needs no model, data or run folder: the algorithm, the rollout backend, the resume
+    point, the rewards and TRL's own config. Returns (algorithm, reward_funcs, reward_weights)."""
     from logicrl.algorithms import get_algorithm
     from logicrl.training.rewards import build_rewards
 
-    config = as_config(config)
     algorithm = get_algorithm(config.algorithm)
     require_rollout_backend(config)
     run_dir = Path(config.output_dir)
-    resolve_resume(config.resume, run_dir)  # a bad --resume fails before anything loads
+    resolve_resume(config.resume, run_dir, quiet=True)  # a bad --resume fails before anything loads
     reward_funcs, reward_weights = build_rewards(config)  # unknown reward names fail before the model loads
     # TRL validates its settings when its config is built: do it now, before anything loads. The object is
-    # dropped and built again after the model: a live config with a ZeRO-3 DeepSpeed section would make
-    # `from_pretrained` partition the weights before DeepSpeed knows the world size (measured: it fails).
+    # dropped and built again after the model (`_build`): a live config with a ZeRO-3 DeepSpeed section would
+    # make `from_pretrained` partition the weights before DeepSpeed knows the world size (measured: it fails).
     grpo_args(config, run_dir, algorithm, reward_weights)
+    return algorithm, reward_funcs, reward_weights
 
+
+def build_trainer(config, callbacks=None, overwrite: bool = False):
+    """Everything but the training loop: returns (trainer, run_dir).
+
+    `config`: a TrainConfig, dict or YAML path. Extra `callbacks` are added (Ray Train's report callback,
+    for instance). Raises UserError for a bad recipe, before the run folder is created or the model loads
+    where the check allows. Outside a Ray Train worker the run folder is opened here (`rundir.open_run`:
+    its lock, held until `run_trainer` ends, and the fresh/`overwrite`/`resume` checks) and kept as
+    `trainer.logicrl_run`; raises `rundir.RunComplete` for `--resume` of a finished run.
+    """
+    from logicrl.ray.train_ray import in_ray_worker
+
+    config = as_config(config)
+    algorithm, reward_funcs, reward_weights = cheap_checks(config)
+    run_dir = Path(config.output_dir)
+    # In a Ray Train run the driver holds the folder; the workers share it.
+    run = None if in_ray_worker() else open_run(config, overwrite=overwrite)
+    try:
+        trainer = _build(config, callbacks, algorithm, reward_funcs, reward_weights, run_dir)
+    except BaseException:
+        if run is not None:
+            run.abandon()
+        raise
+    trainer.logicrl_run = run
+    return trainer, run_dir
+
+
+def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weights, run_dir: Path):
     from transformers import set_seed
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -141,6 +166,9 @@ def build_trainer(config, callbacks=None):
                 model, _ = load_model_and_tokenizer(str(warm_dir))
         else:
             model = run_warm_start(config, model, tokenizer, puzzles, run_dir)
+            from logicrl.training.rundir import normalize_modes
+
+            normalize_modes(warm_dir)  # safetensors writes 0600
 
     if config.lora.enabled:
         from logicrl.training.lora import apply_lora
@@ -184,7 +212,7 @@ def build_trainer(config, callbacks=None):
         from logicrl.fsutil import atomic_write_text
 
         atomic_write_text(run_dir / "config.json", config_json(config))
-    return trainer, run_dir
+    return trainer
 
 
 def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculum, bf16: bool = False):

@@ -15,13 +15,26 @@ from transformers import TrainerCallback
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "curves.png"
+
+
 class MetricsLogger(TrainerCallback):
-    """Appends every log (and held-out results) as one JSON line to `<run_dir>/metrics.jsonl`."""
+    """Appends every log (and held-out results) as one JSON line to `<run_dir>/metrics.jsonl`.
+
+    `time` is seconds of training since the run started, continued across resumes. When training resumes
+    from a checkpoint, the file is first cut back to that checkpoint's step (`rundir.truncate_metrics`),
+    so a step logged after the checkpoint by the interrupted run is not logged twice."""
 
     def __init__(self, run_dir: str | Path):
         self.path = Path(run_dir) / METRICS_FILE
         self.last: dict = {}
         self._start = time.time()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.global_step > 0 and state.is_world_process_zero:  # resumed from checkpoint-<global_step>
+            from logicrl.training.rundir import truncate_metrics
+
+            elapsed = truncate_metrics(self.path, state.global_step)
+            self._start = time.time() - (elapsed or 0.0)
 
     def write(self, record: dict, is_main: bool = True) -> None:
         clean = {k: v for k, v in record.items()
@@ -119,6 +132,8 @@ class HeldoutEvalCallback(TrainerCallback):
             self.evaluate(_unwrap(model), state.global_step, state.is_world_process_zero)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step < state.max_steps:  # stopped early (SIGTERM): no final evaluation
+            return
         if self.every and state.global_step != self._last_step and model is not None:
             self.evaluate(_unwrap(model), state.global_step, state.is_world_process_zero, direct=True)
 
