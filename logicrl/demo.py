@@ -397,7 +397,7 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
     from logicrl.config import load_config
     from logicrl.models import embedded_model_path, load_model_and_tokenizer
     from logicrl.training import warm_start as sft
-    from logicrl.training.rundir import RECIPE_FILE, config_json
+    from logicrl.training.rundir import RECIPE_FILE, config_json, normalize_modes
 
     timings: dict[str, float] = {}
 
@@ -471,14 +471,12 @@ def _run(out: Path, settings: DemoSettings, readme, log) -> dict:
     # style and names as the RL run: its recipe is saved beside it.
     recipe = load_config(rl_config(settings, warm_dir, rl_path, out / "rl"))
     atomic_write_text(warm_dir / RECIPE_FILE, config_json(recipe))
+    normalize_modes(warm_dir)  # safetensors writes its files 0600
 
     t = time.perf_counter()
     rl_dir = out / "rl"
-    if rl_dir.exists():
-        import shutil
-
-        shutil.rmtree(rl_dir)  # metrics.jsonl appends: a rerun must start clean
-    train_result = logicrl.train(recipe)
+    # A rerun starts the RL phase afresh: `overwrite` clears an earlier RL run there, under the run lock.
+    train_result = logicrl.train(recipe, overwrite=True)
     timings["rl"] = time.perf_counter() - t
     log(f"[5/6] RL: {train_result.global_step} steps ({timings['rl']:.0f} s)")
 
