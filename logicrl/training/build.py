@@ -131,7 +131,12 @@ def build_trainer(config, callbacks=None):
         else:
             model = run_warm_start(config, model, tokenizer, puzzles, run_dir)
 
-    if config.lora.enabled:
+    routing = None
+    if config.lora.adapters:  # several named adapters, routed per row (logicrl.training.adapters)
+        from logicrl.training.adapters import build_adapters
+
+        model, routing = build_adapters(model, config, references=args.beta != 0.0)
+    elif config.lora.enabled:
         from logicrl.training.lora import apply_lora
 
         model = apply_lora(model, config.lora, adapter=config.adapter)
@@ -163,16 +168,30 @@ def build_trainer(config, callbacks=None):
         algorithm=algorithm,
         recipe=config,
         curriculum=curriculum,
+        routing=routing,
     )
     for default_bar in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(default_bar)
     if heldout is not None:
         heldout.metric_sink = lambda name, value: log_metric(trainer, name, value)
+        if routing is not None:  # held-out K&K puzzles go through the route their task takes
+            heldout.route = heldout_route(config)
+            heldout.trained_adapters = routing.trained
     if trainer.accelerator.is_main_process:
         from logicrl.fsutil import atomic_write_text
 
         atomic_write_text(run_dir / "config.json", config_json(config))
     return trainer, run_dir
+
+
+def heldout_route(config: TrainConfig) -> str:
+    """The route of the held-out K&K puzzles in a routed run: that of the first K&K task of `data.mix` (or of a
+    single-task run's rows)."""
+    from logicrl.config import router_of
+
+    kk = next((m for m in config.data.mix if m.kind == "kk"), None)
+    row = {"task": kk.task} if kk is not None else {}
+    return router_of(config).route(row)
 
 
 def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculum):

@@ -87,6 +87,9 @@ class HeldoutEvalCallback(TrainerCallback):
         self.metric_sink = None
         """`fn(name, value)` adding to the trainer's metrics of the current step (set once the trainer
         exists): that step's log line (metrics.jsonl, wandb, tensorboard) then carries the results."""
+        self.route: str | None = None
+        """Routed adapters: the route (adapter) the held-out puzzles go through; None: the model as it is."""
+        self.trained_adapters: list[str] = []
         self._last_step = -1
 
     def evaluate(self, model, step: int, is_main: bool = True, direct: bool = False) -> dict:
@@ -95,7 +98,13 @@ class HeldoutEvalCallback(TrainerCallback):
         was_training = model.training
         model.eval()
         try:
-            outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
+            if self.route is None:
+                outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
+            else:
+                from logicrl.training.adapters import use_route
+
+                with use_route(model, self.route, self.trained_adapters):
+                    outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
         finally:
             if was_training:
                 model.train()

@@ -83,8 +83,14 @@ def finish_training(trainer, run_dir: Path, config: TrainConfig) -> TrainResult:
 
     run_dir = Path(run_dir)
     final_dir = run_dir / "final"
-    trainer.save_model(str(final_dir))
     model = trainer.accelerator.unwrap_model(trainer.model)
+    routing = getattr(trainer, "routing", None)
+    if routing is None:
+        trainer.save_model(str(final_dir))
+    elif trainer.accelerator.is_main_process:  # final/adapters/<name>/, final/routing.json, final/serve.sh
+        from logicrl.training.adapters import export_adapters
+
+        export_adapters(model, final_dir, routing, base_model=routed_base_model(config, run_dir))
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(str(final_dir))
         atomic_write_text(final_dir / RECIPE_FILE, config_json(config))
@@ -105,6 +111,17 @@ def finish_training(trainer, run_dir: Path, config: TrainConfig) -> TrainResult:
         heldout=list(heldout.results) if heldout else [],
         train_runtime=float(runtime),
     )
+
+
+def routed_base_model(config: TrainConfig, run_dir: Path) -> str:
+    """The base the routed adapters sit on: the warm start's model when there was one, else the recipe's model
+    (the embedded model as its cached directory)."""
+    from logicrl.models import resolve_model_path
+
+    warm = Path(run_dir) / "warm_start"
+    if config.warm_start.steps > 0 and (warm / "config.json").is_file():
+        return str(warm.resolve())
+    return resolve_model_path(config.model)
 
 
 def result_from_run_dir(run_dir: Path) -> TrainResult:
