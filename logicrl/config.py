@@ -114,6 +114,9 @@ class MixEntry:
     seed: int | None = None
     """K&K: generator seed (None: `data.seed`)."""
 
+    prompt_style: str | None = None
+    """This task's prompt style (None: `data.prompt_style`); math has chat and base forms, K&K also compact."""
+
 
 @dataclass
 class DataSettings:
@@ -671,6 +674,10 @@ def validate_mix_and_adapters(c: TrainConfig) -> None:
         _require(m.kind == "kk" or bool(m.path), f"{where}.path: math data needs a JSONL file")
         _require(m.path is None or Path(m.path).is_file(), f"{where}.path: file not found: {m.path}")
         _require(m.count is None or m.count >= 1, f"{where}.count: must be at least 1, got {m.count}")
+        style = m.prompt_style or d.prompt_style
+        _require(style in ("chat", "base", "compact"), f"{where}.prompt_style: {style!r} is not chat, base or compact")
+        _require(m.kind == "kk" or style != "compact",
+                 f"{where}.prompt_style: compact is a K&K form; give this math task prompt_style: base or chat")
         _require(m.people is None or (bool(m.people) and all(2 <= n <= 12 for n in m.people)),
                  f"{where}.people: numbers of people must be in 2..12, got {m.people}")
         tasks.append(m.task)

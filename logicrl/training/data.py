@@ -86,8 +86,9 @@ def mix_rows(config: TrainConfig) -> tuple[list[dict], list]:
     d = config.data
     rows, puzzles = [], []
     for i, m in enumerate(d.mix):
+        style = m.prompt_style or d.prompt_style
         if m.kind == "math":
-            made = math_rows(m.path, d.prompt_style)[: m.count]
+            made = math_rows(m.path, style)[: m.count]
         else:
             sub = dataclasses.replace(d, mix=[], kind="kk", path=m.path, people=m.people or d.people,
                                       count=m.count or d.count, seed=d.seed if m.seed is None else m.seed)
@@ -95,7 +96,7 @@ def mix_rows(config: TrainConfig) -> tuple[list[dict], list]:
             if not entry_puzzles:
                 raise UserError(f"config field data.mix[{i}]: no puzzles")
             puzzles.extend(entry_puzzles)
-            made = kk_rows(entry_puzzles, d.prompt_style)
+            made = kk_rows(entry_puzzles, style)
         rows.extend({**row, "task": m.task} for row in made)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     return [{k: row.get(k) for k in columns} for row in rows], puzzles
@@ -133,7 +134,8 @@ def build_dataset(config: TrainConfig, tokenizer):
     d = config.data
     if d.mix:
         rows, puzzles = mix_rows(config)
-        if puzzles and d.prompt_style == "chat" and getattr(tokenizer, "chat_template", None) is None:
+        styles = {m.prompt_style or d.prompt_style for m in d.mix}
+        if "chat" in styles and getattr(tokenizer, "chat_template", None) is None:
             raise UserError(f"config field data.prompt_style: the tokenizer of {config.model} has no chat "
                             "template; use prompt_style: base")
         return datasets.Dataset.from_list(add_routes(config, rows)), puzzles or None
