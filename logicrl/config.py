@@ -727,8 +727,9 @@ def validate_mix_and_adapters(c: TrainConfig) -> None:
             targets = a["target_modules"] or []
             targets = [targets] if isinstance(targets, str) else targets
             bad = [t for t in targets if any(u in str(t) for u in _UNSERVABLE_TARGETS)]
-            _require(not bad, f"{where}.target_modules: {bad[0]} (embeddings, LM head) cannot be served as a vLLM "
-                              "LoRA; target the attention and MLP projections")
+            if bad:
+                raise UserError(f"{where}.target_modules: {bad[0]} (embeddings, LM head) cannot be served as a "
+                                "vLLM LoRA; target the attention and MLP projections")
     router = router_of(c)
     router.check(lo.adapters, where="config field lora.routing")
     if lo.train is not None:
