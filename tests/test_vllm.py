@@ -220,6 +220,31 @@ def test_lora_grpo_with_adapter_sync_rollouts(vllm_env, tmp_path, warm_start_ste
 
 @pytest.mark.vllm
 @pytest.mark.slow
+def test_eval_routed_adapters_vllm_matches_hf_per_route(vllm_env, tmp_path):
+    """`logicrl eval --adapters FINAL` (a routing.json sending task a -> logic, b -> math) on vLLM, one engine with
+    both adapters and one LoRARequest per prompt, against the hf backend: greedy completions identical problem by
+    problem, and the two routes answer differently (each prompt really got its own adapter)."""
+    final = tmp_path / "final"
+    run_vllm([__file__, "make-routed-adapters", str(final)], vllm_env)
+    bench = tmp_path / "mixed.jsonl"
+    bench.write_text("".join(json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i),
+                                         "task": "ab"[i % 2]}) + "\n" for i in range(4)))
+    common = ["-m", "logicrl", "eval", "--benchmark", str(bench), "--temperature", "0", "--prompt-style", "base",
+              "--max-tokens", str(MAX_TOKENS), "--no-progress", "--adapters", str(final)]
+    outs = {}
+    for backend in ("vllm", "hf"):
+        run_vllm([*common, "--backend", backend, "--batch-size", "4", "--out", str(tmp_path / backend)], vllm_env)
+        outs[backend] = read_samples(tmp_path / backend)
+    assert outs["vllm"].keys() == outs["hf"].keys() and len(outs["vllm"]) == 4
+    for key, row in outs["vllm"].items():
+        assert row["route"] == ("logic" if int(key[0]) % 2 == 0 else "math")
+        assert row["completion"].strip() and row["completion"] == outs["hf"][key]["completion"], key
+    summary = json.loads((tmp_path / "vllm" / "summary.json").read_text())
+    assert set(summary["routes"]) == {"logic", "math"}
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
 def test_routed_adapters_grpo_with_one_vllm_engine(vllm_env, tmp_path):
     """GRPO with two routed adapters (K&K -> logic, arithmetic -> math) and `rollout_backend: vllm_lora`: one
     engine (max_loras 2) serves both; at every sync each adapter gets a new LoRA name and id; each adapter's greedy
@@ -386,6 +411,30 @@ def train(run_dir: str, report_path: str, warm_start_steps: str = "0") -> None:
     Path(report_path).write_text(json.dumps(report))
 
 
+def make_routed_adapters(folder: str) -> None:
+    """Two random adapters (logic r=8, math r=16) on the embedded model exported as a routed run's final/."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from logicrl.models import default_lora_targets, load_model_and_tokenizer, resolve_model_path
+    from logicrl.routing import Router
+    from logicrl.training.adapters import Routing, export_adapters
+
+    model, _ = load_model_and_tokenizer("embedded")
+    torch.manual_seed(0)
+    targets = default_lora_targets(model)
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=targets,
+                                                  init_lora_weights=False), adapter_name="logic")
+    peft_model.add_adapter("math", LoraConfig(r=16, lora_alpha=32, target_modules=targets, init_lora_weights=False))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(0.3)
+    router = Router(by="task", map={"a": "logic", "b": "math"})
+    export_adapters(peft_model, folder, Routing(router, ["logic", "math"], ["logic", "math"]),
+                    base_model=resolve_model_path("embedded"))
+
+
 class CheckedRoutedRollout:
     """Wraps a routed AdapterSyncRollout: after each sync, each adapter's greedy output from the engine against HF
     generate with that adapter on; the sampled rollouts' logprobs against the trainer's, row by row under its
@@ -463,4 +512,5 @@ def train_routed(run_dir: str, report_path: str) -> None:
 
 if __name__ == "__main__":  # vLLM spawns worker processes: keep the work behind this guard
     command, *rest = sys.argv[1:]
-    {"make-adapter": make_adapter, "train": train, "train-routed": train_routed}[command](*rest)
+    {"make-adapter": make_adapter, "train": train, "train-routed": train_routed,
+     "make-routed-adapters": make_routed_adapters}[command](*rest)

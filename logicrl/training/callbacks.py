@@ -199,13 +199,15 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path | None:
         return sorted(k for k in series if predicate(k))
 
     panels = [
-        ("Reward", keys(lambda k: k == "reward" or (k.startswith("rewards/") and k.endswith("/mean")))),
+        ("Reward", keys(lambda k: k == "reward" or (k.startswith("rewards/") and k.endswith("/mean"))
+                        or (k.startswith("adapters/") and k.endswith("/reward")))),  # routed: per adapter
         ("Reward components", keys(lambda k: "/" in k and not k.startswith(("rewards/", "accuracy", "heldout",
                                                                                "completions", "ppo", "sampling",
                                                                                "curriculum", "clip_ratio", "batch",
-                                                                               "entropy", "train"))
+                                                                               "entropy", "train", "adapters"))
                                                    and not k.endswith("/length"))),
-        ("Training accuracy", keys(lambda k: k == "accuracy" or k.startswith("accuracy/n"))),
+        ("Training accuracy", keys(lambda k: k == "accuracy" or k.startswith("accuracy/n")
+                                   or (k.startswith("adapters/") and k.endswith("/accuracy")))),
         ("Held-out accuracy", keys(lambda k: k.startswith("heldout/acc"))),
     ]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
