@@ -139,3 +139,35 @@ def test_kl_reference_per_row_and_init_adapters(tmp_path):
     trainer.current_gradient_accumulation_steps = 1  # set by transformers' loop, which is not running here
     trainer._compute_loss(trainer.model, out)
     assert {"adapters/logic/kl", "adapters/math/kl"} <= set(trainer._metrics["train"])
+
+
+def test_resume_restores_every_routed_adapter(tmp_path):
+    """`--resume` of a routed run: every adapter comes back from checkpoint-N/<name>/ with its weights, both train
+    on (each requires grad when the optimizer is rebuilt), and the run finishes its steps."""
+    from logicrl.config import load_config
+    from logicrl.training import build_trainer, run_trainer
+
+    recipe = routed_recipe(tmp_path, max_steps=1, save_steps=1)
+    trainer, run_dir = build_trainer(recipe)
+    run_trainer(trainer, run_dir, load_config(recipe))
+    saved = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" in n}
+    assert (run_dir / "checkpoint-1" / "logic" / "adapter_config.json").is_file()
+
+    resumed = dict(recipe, max_steps=3, resume="last")
+    trainer2, _ = build_trainer(resumed)
+    fresh = {n: p.detach().clone() for n, p in trainer2.model.named_parameters() if "lora_" in n}
+    assert any(not torch.equal(fresh[n], saved[n]) for n in saved)  # a new run starts elsewhere ...
+    loaded = {}
+    original = trainer2._load_from_checkpoint
+
+    def spy(*args, **kwargs):
+        original(*args, **kwargs)
+        loaded.update({n: p.detach().clone() for n, p in trainer2.model.named_parameters() if "lora_" in n})
+
+    trainer2._load_from_checkpoint = spy
+    result = run_trainer(trainer2, run_dir, load_config(resumed))
+    assert all(torch.equal(loaded[n], saved[n]) for n in saved)  # ... and resumes from the checkpoint's weights
+    assert result.global_step == 3
+    after = {n: p.detach() for n, p in trainer2.model.named_parameters() if "lora_" in n}
+    assert any(".logic." in n and not torch.equal(after[n], saved[n]) for n in saved)
+    assert any(".math." in n and not torch.equal(after[n], saved[n]) for n in saved)
