@@ -171,3 +171,33 @@ def test_resume_restores_every_routed_adapter(tmp_path):
     after = {n: p.detach() for n, p in trainer2.model.named_parameters() if "lora_" in n}
     assert any(".logic." in n and not torch.equal(after[n], saved[n]) for n in saved)
     assert any(".math." in n and not torch.equal(after[n], saved[n]) for n in saved)
+
+
+def test_hf_rollouts_generate_each_prompt_with_its_adapter(tmp_path):
+    """TRL's HF generation in a routed run: each prompt's completion is the one its own adapter generates alone
+    (greedy here, adapters made distinct first)."""
+    from logicrl.routing import group_rows
+    from logicrl.training import build_trainer
+    from logicrl.training.adapters import use_route
+
+    trainer, _ = build_trainer(routed_recipe(tmp_path))
+    model = trainer.model
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    trainer.generation_config.do_sample = False
+    rows = [trainer.train_dataset[i] for i in (0, len(trainer.train_dataset) - 1, 1)]
+    prompt_ids = [trainer.processing_class(text=r["prompt"])["input_ids"] for r in rows]
+    trainer._routes_now = [r["route"] for r in rows]
+    assert trainer._routes_now == ["logic", "math", "logic"]
+    routed, _ = trainer._generate_single_turn(prompt_ids, None, {}, 1)
+    trainer._routes_now = None
+    for route, index in group_rows([r["route"] for r in rows]).items():
+        with use_route(model, route, trainer.routing.trained):
+            trainer._routes_now = None
+            alone, _ = super(type(trainer), trainer)._generate_single_turn([prompt_ids[i] for i in index], None, {}, 1)
+        assert [routed[i] for i in index] == alone, route
+    with use_route(model, "logic", trainer.routing.trained):
+        as_logic, _ = super(type(trainer), trainer)._generate_single_turn([prompt_ids[1]], None, {}, 1)
+    assert as_logic[0] != routed[1]  # the math prompt really went through math, not logic
