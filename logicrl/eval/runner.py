@@ -270,6 +270,8 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
 
     routed = resolve_routing(config)
     recipe = trained_recipe(config.model)
+    if recipe is None and isinstance(config.adapters, str) and "=" not in config.adapters:
+        recipe = trained_recipe(config.adapters)  # a routed run's final/ carries its recipe too
     kk_names = config.kk_names or (recipe["data"].get("names") if recipe else None)
     benchmark = load_benchmark(config.benchmark, data_dir=config.data_dir, seed=config.kk_seed,
                                kk_count=config.kk_count, kk_names=kk_names)
