@@ -31,6 +31,42 @@ LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vesp
 
 
 @dataclass
+class AdapterSettings:
+    """One named LoRA adapter of `lora.adapters` (unset fields inherit the `lora:` section's values)."""
+
+    r: int | None = bounded(None, ge=1)
+    """Adapter rank (None: `lora.r`)."""
+
+    alpha: int | None = bounded(None, ge=1)
+    """LoRA scaling numerator (None: `lora.alpha`)."""
+
+    dropout: float | None = bounded(None, ge=0.0, lt=1.0)
+    """Dropout on the adapter input (None: `lora.dropout`)."""
+
+    target_modules: list[str] | None = None
+    """Module names to adapt (None: `lora.target_modules`)."""
+
+    init: str | None = None
+    """A saved peft adapter directory to start from (its own r, alpha and targets apply); the KL reference of its
+    rows is then this starting adapter, not the bare base."""
+
+
+@dataclass
+class RoutingSettings:
+    """Which adapter each row goes through (`logicrl.routing.Router`): a fixed rule on one key of the row."""
+
+    by: str = "task"
+    """The row key that picks the adapter: a dataset column (`task` of `data.mix`) or the built-in "modality"
+    ("image" for rows with an image, else "text")."""
+
+    map: dict = field(default_factory=dict)
+    """Key value -> adapter name or "__base__" (the bare base model)."""
+
+    default: str = "error"
+    """Route of a value not in `map`: "error" (stop with a one-line error), "__base__" or an adapter name."""
+
+
+@dataclass
 class LoraSettings:
     """LoRA adapters through peft (off by default: full fine-tuning)."""
 
@@ -52,6 +88,42 @@ class LoraSettings:
 
     merge_at_end: bool = False
     """Also write the adapter merged into the base weights to `<output_dir>/merged` at the end."""
+
+    adapters: dict[str, AdapterSettings] = field(default_factory=dict)
+    """Several named adapters on one frozen base, routed per row by `routing` (empty: one adapter, "default").
+    Names: a letter, then letters, digits, `_`; not default, ref or __base__."""
+
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    """How rows are routed to `adapters` (training, rollouts, evaluation, serving)."""
+
+    train: list[str] | None = None
+    """Adapters that get gradients (None: all of `adapters`); the others stay frozen."""
+
+
+@dataclass
+class MixEntry:
+    """One task of a `data.mix`: its rows carry `task` (the routing key) and the columns its rewards read."""
+
+    task: str = ""
+    """The task's name: the `task` column of its rows (routing reads it; rewards with `tasks:` score only it)."""
+
+    kind: str = "kk"
+    """"kk" (Knights-and-Knaves) or "math" (JSONL with `problem` and `answer`)."""
+
+    path: str | None = None
+    """Load the rows from this file (K&K: .jsonl/.parquet; math: JSONL) instead of generating puzzles."""
+
+    people: list[int] | None = None
+    """K&K: numbers of people to generate (None: `data.people`)."""
+
+    count: int | None = bounded(None, ge=1)
+    """K&K: puzzles per number of people (None: `data.count`); math: the first `count` problems (None: all)."""
+
+    seed: int | None = bounded(None, ge=0)
+    """K&K: generator seed (None: `data.seed`)."""
+
+    prompt_style: str | None = None
+    """This task's prompt style (None: `data.prompt_style`); math has chat and base forms, K&K also compact."""
 
 
 @dataclass
@@ -88,6 +160,10 @@ class DataSettings:
     prompt_style: str = "chat"
     """"chat" (messages through the tokenizer's chat template), "base" ("User: ... Assistant: <think>") or
     "compact" (the quiz text only, with the demo's compact trace format for the warm start)."""
+
+    mix: list[MixEntry] = field(default_factory=list)
+    """Several tasks in one run (replaces kind/path/people/count): each entry's rows get its `task` column,
+    which `lora.routing` and the rewards' `tasks:` read. Empty: the single task above."""
 
 
 @dataclass
@@ -453,6 +529,12 @@ def _coerce(tp, value, name: str):
         if not isinstance(value, list):
             raise UserError(f"config field {name}: expected a list, got {value!r}")
         return [_coerce(args[0], v, f"{name}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise UserError(f"config field {name}: expected a mapping of name -> settings, got {value!r}")
+        return {str(k): _coerce(args[1], v or {}, f"{name}.{k}") for k, v in value.items()}
     if origin is dict or tp is dict:
         if value is None:
             return {}
@@ -529,6 +611,7 @@ def validate(c: TrainConfig) -> None:
     _require(c.warm_start.steps == 0 or d.kind == "kk",
              "config field warm_start.steps: a warm start needs K&K data (data.kind: kk)")
     _require(bool(c.heldout.people), "config field heldout.people: must not be empty")
+    validate_mix_and_adapters(c)
 
 
 def _check_output_dir(output_dir: str) -> None:
@@ -540,3 +623,146 @@ def _check_output_dir(output_dir: str) -> None:
         raise UserError(f"config field output_dir: {output_dir} is a file, not a directory")
     blocker = blocking_file(path)
     _require(blocker is None, f"config field output_dir: cannot create {output_dir}: {blocker} is a file, not a directory")
+
+
+# ---------------------------------------------------------------- several tasks, several adapters
+
+# peft options that adapter-only vLLM sync cannot carry (vLLM would keep serving the base's copy, or cannot
+# apply them): the same list TRL 1.16's `validate_lora_for_vllm_sync` falls back to merged sync for.
+_UNSYNCABLE_ADAPTER_OPTIONS = ("modules_to_save", "use_dora", "target_parameters")
+_UNSERVABLE_TARGETS = ("embed_tokens", "lm_head", "wte", "embed_in", "embed_out")
+
+
+def adapter_settings(c: TrainConfig) -> dict[str, dict]:
+    """Each adapter of `lora.adapters` with the `lora:` section's defaults filled in:
+    name -> {r, alpha, dropout, target_modules, init}."""
+    lo = c.lora
+    out = {}
+    for name, a in lo.adapters.items():
+        out[name] = {"r": a.r if a.r is not None else lo.r, "alpha": a.alpha if a.alpha is not None else lo.alpha,
+                     "dropout": a.dropout if a.dropout is not None else lo.dropout,
+                     "target_modules": a.target_modules if a.target_modules is not None else lo.target_modules,
+                     "init": a.init}
+    return out
+
+
+def trained_adapters(c: TrainConfig) -> list[str]:
+    """The adapters that get gradients, in `lora.adapters` order."""
+    names = list(c.lora.adapters)
+    return names if c.lora.train is None else [n for n in names if n in set(c.lora.train)]
+
+
+def router_of(c: TrainConfig):
+    """The recipe's `logicrl.routing.Router` (None without `lora.adapters`)."""
+    if not c.lora.adapters:
+        return None
+    from logicrl.routing import Router
+
+    ro = c.lora.routing
+    return Router(by=ro.by, map=dict(ro.map), default=ro.default)
+
+
+def _saved_adapter_config(path: str, field_name: str) -> dict:
+    import json
+
+    config_path = Path(path).expanduser() / "adapter_config.json"
+    _require(config_path.is_file(), f"config field {field_name}: {path} is not a peft adapter directory "
+                                    "(no adapter_config.json)")
+    try:
+        return json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"config field {field_name}: cannot read {config_path}: {first_line(exc)}") from None
+
+
+def validate_mix_and_adapters(c: TrainConfig) -> None:
+    """`data.mix`, rewards' `tasks`, and `lora.adapters` / `routing` / `train`. Raises UserError naming the field."""
+    from logicrl.routing import BASE, check_adapter_name
+
+    d, lo = c.data, c.lora
+    tasks = []
+    for i, m in enumerate(d.mix):
+        where = f"config field data.mix[{i}]"
+        _require(bool(m.task) and isinstance(m.task, str), f"{where}.task: every mix entry needs a task name")
+        _require(m.kind in ("kk", "math"), f"{where}.kind: {m.kind!r} is not kk or math")
+        _require(m.kind == "kk" or bool(m.path), f"{where}.path: math data needs a JSONL file")
+        _require(m.path is None or Path(m.path).is_file(), f"{where}.path: file not found: {m.path}")
+        _require(m.count is None or m.count >= 1, f"{where}.count: must be at least 1, got {m.count}")
+        style = m.prompt_style or d.prompt_style
+        _require(style in ("chat", "base", "compact"), f"{where}.prompt_style: {style!r} is not chat, base or compact")
+        _require(m.kind == "kk" or style != "compact",
+                 f"{where}.prompt_style: compact is a K&K form; give this math task prompt_style: base or chat")
+        _require(m.people is None or (bool(m.people) and all(2 <= n <= 12 for n in m.people)),
+                 f"{where}.people: numbers of people must be in 2..12, got {m.people}")
+        tasks.append(m.task)
+    if d.mix:
+        _require(c.curriculum.mode == "none", "config field curriculum.mode: a curriculum over the number of "
+                                              "people needs one K&K task, not data.mix")
+        _require(c.warm_start.steps == 0, "config field warm_start.steps: a warm start needs one K&K task, not "
+                                          "data.mix (warm-start a run first and use its warm_start/ as model)")
+    for i, spec in enumerate(c.rewards):
+        if "tasks" not in spec:
+            continue
+        wanted = spec["tasks"]
+        _require(isinstance(wanted, list) and wanted and all(isinstance(t, str) for t in wanted),
+                 f"config field rewards[{i}].tasks: expected a list of task names, got {wanted!r}")
+        _require(bool(d.mix), f"config field rewards[{i}].tasks: restricting a reward to tasks needs data.mix")
+        for t in wanted:
+            _require(t in tasks, f"config field rewards[{i}].tasks: {t!r} is no task of data.mix "
+                                 f"({', '.join(dict.fromkeys(tasks))})")
+
+    ro = lo.routing
+    if not lo.adapters:
+        _require(lo.train is None, "config field lora.train: needs lora.adapters (several named adapters)")
+        _require(not ro.map and ro.by == "task" and ro.default == "error",
+                 "config field lora.routing: needs lora.adapters (several named adapters)")
+        return
+    _require(lo.enabled, "config field lora.adapters: needs lora.enabled: true")
+    _require(c.adapter is None, "config field adapter: with lora.adapters, start an adapter from a saved one "
+                                "with lora.adapters.<name>.init")
+    settings = adapter_settings(c)
+    for name, a in settings.items():
+        check_adapter_name(name, "config field lora.adapters")
+        where = f"config field lora.adapters.{name}"
+        _require(a["r"] >= 1, f"{where}.r: must be at least 1, got {a['r']}")
+        _require(0 <= a["dropout"] < 1, f"{where}.dropout: must be in [0, 1), got {a['dropout']}")
+        if a["init"]:
+            saved = _saved_adapter_config(a["init"], f"lora.adapters.{name}.init")
+            a["r"] = max([int(saved.get("r", 8)), *map(int, (saved.get("rank_pattern") or {}).values())])
+            a["target_modules"] = saved.get("target_modules")
+            if c.rollout_backend == "vllm_lora":
+                for option in _UNSYNCABLE_ADAPTER_OPTIONS:
+                    _require(not saved.get(option), f"config field lora.adapters.{name}.init: the saved adapter "
+                                                    f"sets {option}, which adapter sync to vLLM cannot carry")
+                _require(saved.get("bias", "none") == "none", f"config field lora.adapters.{name}.init: the saved "
+                         "adapter trains biases (bias != none), which adapter sync to vLLM cannot carry")
+        if c.rollout_backend == "vllm_lora":
+            _require(a["r"] <= 512, f"{where}.r: rank {a['r']} is above vLLM's largest max_lora_rank (512)")
+            targets = a["target_modules"] or []
+            targets = [targets] if isinstance(targets, str) else targets
+            bad = [t for t in targets if any(u in str(t) for u in _UNSERVABLE_TARGETS)]
+            if bad:
+                raise UserError(f"{where}.target_modules: {bad[0]} (embeddings, LM head) cannot be served as a "
+                                "vLLM LoRA; target the attention and MLP projections")
+    router = router_of(c)
+    router.check(lo.adapters, where="config field lora.routing")
+    if lo.train is not None:
+        _require(bool(lo.train), "config field lora.train: empty (no adapter to train); omit it to train all")
+        for name in lo.train:
+            _require(name in lo.adapters, f"config field lora.train: {name!r} names no adapter "
+                                          f"({', '.join(lo.adapters)})")
+    trained = set(trained_adapters(c))
+    if d.mix and ro.by == "task":
+        for m in d.mix:
+            target = router.route({"task": m.task})  # UserError when the task matches nothing and default: error
+            _require(target != BASE and target in trained,
+                     f"config field lora.routing: task {m.task!r} of data.mix routes to "
+                     f"{'the bare base' if target == BASE else 'frozen adapter ' + repr(target)}, which gets no "
+                     "gradient; route it to a trained adapter (lora.train) or drop it from data.mix")
+    _require(c.rollout_backend != "vllm", "config field rollout_backend: TRL's vLLM integration merges every active "
+                                          "adapter into one weight set; routed adapters need hf or vllm_lora")
+    _require(c.algorithm != "ppo", "config field algorithm: ppo's value head is not routed; use grpo or "
+                                   "reinforce_pp with lora.adapters")
+    _require(not c.gradient_checkpointing, "config field gradient_checkpointing: its recomputation in the backward "
+             "pass would run under the last adapter switched on, not each row's; off with lora.adapters")
+    _require(not lo.merge_at_end, "config field lora.merge_at_end: merges one adapter; with lora.adapters merge a "
+                                  "route with `logicrl export RUN/final --merge NAME`")

@@ -21,6 +21,14 @@ that is removed once every file is on disk (with the curriculum and critic state
 are rotated out only after that (`logicrl.training.rundir`). `load_checkpoint_weights` loads a
 checkpoint's weights without training (finishing a run killed after its last checkpoint).
 
+With routed adapters (`routing`, a `logicrl.training.adapters.Routing`), each row of a batch carries its route:
+`_generate_and_score_completions` records the rows' routes (`batch_routes`, which `rollout_func`s read too) and
+adds a per-row `route_index` to its output (TRL shuffles and splits it with the rest); `_generate_single_turn`
+generates each route's rows with its adapter; `_get_per_token_logps_and_entropies` runs each route's rows through
+its adapter and puts the log-probs back in row order (`logicrl.training.adapters.run_routed`), so one loss and one
+backward cover the mixed batch; the KL reference is computed per row (`Routing.reference`) instead of TRL's one
+reference; metrics are logged per adapter (`adapters/<name>/...`).
+
 `log_metric` is the one writer of TRL's per-step metrics (`_metrics`).
 """
 
@@ -45,6 +53,10 @@ RELIED_ON: dict[str, tuple[str, ...]] = {
     "save_model": ("self", "output_dir", "_internal_call"),
     "_load_optimizer_and_scheduler": ("self", "checkpoint"),
     "_load_from_checkpoint": ("self", "resume_from_checkpoint"),
+    # routed adapters (lora.adapters): the policy forward, the HF rollouts
+    "_get_per_token_logps_and_entropies": ("self", "model", "input_ids", "attention_mask", "logits_to_keep",
+                                           "batch_size", "compute_entropy", "compute_aux_loss"),
+    "_generate_single_turn": ("self", "prompt_ids", "images", "multimodal_fields", "num_generations"),
 }
 """GRPOTrainer methods LogicRLTrainer overrides (or, `_load_from_checkpoint`, calls), with the parameters it passes on."""
 
@@ -110,14 +122,31 @@ class LogicRLTrainer(GRPOTrainer):
     `curriculum`: a `logicrl.training.curriculum.Curriculum` or None. Other arguments are GRPOTrainer's.
     """
 
-    def __init__(self, *args, algorithm, recipe, curriculum=None, **kwargs):
+    def __init__(self, *args, algorithm, recipe, curriculum=None, routing=None, **kwargs):
         # Set before super().__init__: TRL may build the dataloader's sampler during init.
         self.algorithm = algorithm
         self.recipe = recipe
         self.curriculum = curriculum
+        self.routing = routing
+        self.batch_routes: list[str] | None = None
+        """Routed adapters: the route of each prompt of the batch being generated (aligned with the prompts TRL
+        hands a `rollout_func`), else None."""
+        self._routes_now: list[str] | None = None  # routes of the rows of the forward in progress
         self.critic = None
         self.last_trl_advantages = None  # TRL's own advantages of the last batch (parity tests)
-        super().__init__(*args, **kwargs)
+        args_obj = kwargs.get("args")
+        beta = getattr(args_obj, "beta", 0.0)
+        if routing is not None and beta:
+            # TRL would copy the adapter named "default" into a reference adapter "ref" (there is none here):
+            # routed runs compute their own per-row reference (`_routed_reference`).
+            args_obj.beta = 0.0
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            if routing is not None and beta:
+                args_obj.beta = beta
+        if routing is not None:
+            self.beta = beta
         if algorithm.critic is not None:
             unwrapped = self.accelerator.unwrap_model(self.model)
             hidden = unwrapped.config.get_text_config().hidden_size
@@ -150,9 +179,85 @@ class LogicRLTrainer(GRPOTrainer):
     # ---- 3. advantages: the recipe's estimator, for every algorithm
 
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        if self.routing is None:
+            output = super()._generate_and_score_completions(inputs)
+            self.last_trl_advantages = output["advantages"]
+            return self.score_advantages(output)
+        routes = [row["route"] for row in inputs]
+        groups = self.num_generations if self.model.training else self.num_generations_eval
+        if len(routes) % groups == 0 and any(len(set(routes[i:i + groups])) > 1 for i in range(0, len(routes), groups)):
+            raise RuntimeError("a GRPO group mixes adapters: every completion of one prompt must share its route")
+        self.batch_routes = self._routes_now = routes
+        beta, self.beta = self.beta, 0.0  # TRL's single reference is skipped; ours is per row, below
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            self.beta = beta
+            self._routes_now = None
         self.last_trl_advantages = output["advantages"]
+        index = {r: i for i, r in enumerate(self.routing.routes)}
+        output["route_index"] = torch.tensor([index[r] for r in routes], device=output["advantages"].device)
+        if self.beta != 0.0:
+            output["ref_per_token_logps"] = self._routed_reference(output, routes)
         return self.score_advantages(output)
+
+    def _routed_reference(self, output: dict, routes: list[str]) -> torch.Tensor:
+        """(B, T) reference log-probs, each row under its route's reference (`Routing.reference`: the bare base
+        for a fresh adapter, its starting copy for one loaded with `init`)."""
+        from logicrl.training.adapters import run_routed
+
+        ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+        mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+        width = output["completion_ids"].size(1)
+        batch_size = self.args.per_device_train_batch_size if self.model.training else self.args.per_device_eval_batch_size
+        plain = super()._get_per_token_logps_and_entropies
+        with torch.no_grad():
+            return run_routed(self.model, self.routing.reference_routes(routes),
+                              lambda rows: plain(self.model, ids[rows], mask[rows], width, batch_size)[0],
+                              self.routing.trained)
+
+    # ---- 2b. rollouts and log-probs of routed adapters: each row through its own adapter
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if self.routing is None or self.use_vllm or getattr(self, "use_transformers_continuous_batching", False):
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                 has_tool_images)
+        routes = self._routes_now
+        if routes is None or len(routes) != len(prompt_ids):
+            raise RuntimeError("routed adapters: generation without the rows' routes")
+        if images is not None or multimodal_fields:
+            raise NotImplementedError("routed adapters: images in rollouts are not routed yet (text policies only)")
+        from logicrl.routing import group_rows
+        from logicrl.training.adapters import use_route
+
+        completions: list = [None] * len(prompt_ids)
+        model = self.accelerator.unwrap_model(self.model)
+        for route, rows in group_rows(routes).items():
+            with use_route(model, route, self.routing.trained):
+                ids, _ = super()._generate_single_turn([prompt_ids[i] for i in rows], None, {}, num_generations,
+                                                       has_tool_images)
+            for i, completion in zip(rows, ids, strict=True):
+                completions[i] = completion
+        return completions, None
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False, **kwargs):
+        plain = super()._get_per_token_logps_and_entropies
+        if self.routing is None:
+            return plain(model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy,
+                         compute_aux_loss, **kwargs)
+        routes = self._routes_now
+        if routes is None or len(routes) != input_ids.size(0):
+            raise RuntimeError("routed adapters: a policy forward without the rows' routes")
+        if any(v is not None for v in kwargs.values()):
+            raise NotImplementedError("routed adapters: multimodal inputs are not routed yet (text policies only)")
+        from logicrl.training.adapters import run_routed
+
+        out = run_routed(model, routes, lambda rows: plain(model, input_ids[rows], attention_mask[rows],
+                                                           logits_to_keep, batch_size, compute_entropy,
+                                                           compute_aux_loss), self.routing.trained)
+        self._last_routed_logps = out[0].detach()  # for the per-adapter KL of this loss
+        return out
 
     def score_advantages(self, output: dict) -> dict:
         """Replace `output["advantages"]` (local rows) with the estimator's, computed on every process's
@@ -170,6 +275,8 @@ class LogicRLTrainer(GRPOTrainer):
             mask = mask * output["tool_mask"].float()
         values = self._critic_values(output) * mask if self.critic is not None else None
         local_rows, width = mask.shape
+        if self.routing is not None:
+            self._log_per_adapter(rewards[acc.process_index * local_rows:(acc.process_index + 1) * local_rows])
         batch = AdvantageBatch(
             rewards=rewards, rewards_per_func=per_func, reward_weights=weights,
             completion_mask=_gather_rows(acc, mask).to(per_func.device),
@@ -185,6 +292,35 @@ class LogicRLTrainer(GRPOTrainer):
             output["value_mask"] = mask * (~unscorable[rows]).to(mask.device).unsqueeze(1).float()
             log_metric(self, f"{self.algorithm.name}/value_mean", float(values.sum() / mask.sum().clamp(min=1.0)))
         return output
+
+    def _log_per_adapter(self, rewards: torch.Tensor) -> None:
+        """Rows and mean reward of each adapter in this batch (`adapters/<name>/rows`, `.../reward`)."""
+        from logicrl.routing import group_rows
+
+        for route, rows in group_rows(self.batch_routes or []).items():
+            log_metric(self, f"adapters/{route}/rows", float(len(rows)))
+            values = rewards[torch.tensor(rows, device=rewards.device)]
+            values = values[~torch.isnan(values)]
+            if values.numel():
+                log_metric(self, f"adapters/{route}/reward", float(values.mean()))
+
+    def _log_kl_per_adapter(self, inputs: dict, routes: list[str]) -> None:
+        """Mean KL to the reference per adapter (`adapters/<name>/kl`), TRL's k3 estimator on the last forward's
+        log-probs."""
+        logps = getattr(self, "_last_routed_logps", None)
+        ref = inputs.get("ref_per_token_logps")
+        if logps is None or ref is None:
+            return
+        from logicrl.routing import group_rows
+
+        mask = inputs["completion_mask"].float()
+        if "tool_mask" in inputs:
+            mask = mask * inputs["tool_mask"].float()
+        kl = torch.exp(ref - logps) - (ref - logps) - 1
+        for route, rows in group_rows(routes).items():
+            index = torch.tensor(rows, device=kl.device)
+            m = mask[index]
+            log_metric(self, f"adapters/{route}/kl", float((kl[index] * m).sum() / m.sum().clamp(min=1.0)))
 
     # ---- 4. loss: TRL's policy loss, plus the critic's value loss
 
@@ -204,6 +340,15 @@ class LogicRLTrainer(GRPOTrainer):
             return self.critic.values(hidden, width)
 
     def _compute_loss(self, model, inputs):
+        if self.routing is not None:
+            routes = [self.routing.routes[i] for i in inputs["route_index"].tolist()]
+            self._routes_now = routes
+            try:
+                loss = super()._compute_loss(model, inputs)
+            finally:
+                self._routes_now = None
+            self._log_kl_per_adapter(inputs, routes)
+            return loss
         if self.critic is None:
             return super()._compute_loss(model, inputs)
         self._captured_hidden = []  # the hidden states of TRL's own policy forward: no second forward
@@ -221,6 +366,12 @@ class LogicRLTrainer(GRPOTrainer):
     # ---- 5. update: the critic's parameters and state beside the policy's
 
     def create_optimizer(self, model=None):
+        if self.routing is not None:
+            # Every trained adapter must require grad when the optimizer collects its parameters (peft's
+            # set_adapter / disable_adapter leave only the active one trainable); frozen ones must not.
+            from logicrl.training.adapters import settle
+
+            settle(self.accelerator.unwrap_model(self.model), self.routing.trained)
         optimizer = super().create_optimizer(model)
         if self.critic is not None and not getattr(self, "_critic_group_added", False):
             lr = self.recipe.ppo.value_learning_rate or self.args.learning_rate * 10

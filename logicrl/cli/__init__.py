@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": ("logicrl.cli.demo", "the CPU demo: warm start, RL, before/after table and plot"),
     "eval": ("logicrl.cli.eval", "evaluate a model on AIME, AMC, Knights-and-Knaves or a JSONL file"),
     "submit": ("logicrl.cli.submit", "submit a training recipe to a Ray cluster as a Ray job"),
+    "export": ("logicrl.cli.export", "routed adapters: the vllm serve command, or one route merged into the base"),
 }
 
 

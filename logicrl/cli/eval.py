@@ -5,6 +5,8 @@ Examples:
   logicrl eval --model Qwen/Qwen2.5-7B-Instruct --benchmark aime24 --samples 8 --backend vllm \\
       --data-dir data/math --out runs/aime24
   logicrl eval --model my-served-model --backend openai --base-url http://localhost:8000/v1 --benchmark amc23
+  logicrl eval --model embedded --adapters runs/mix/final --benchmark kk:3       # routed adapters, per-route table
+  logicrl eval --adapters logic=runs/a/logic,math=runs/a/math --route math --benchmark aime24
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'embedded' (default), a model directory or a hub id; for --backend openai, "
                              "the served model name")
     parser.add_argument("--adapter", help="a LoRA (peft) adapter directory to apply")
+    parser.add_argument("--adapters",
+                        help="routed adapters: NAME=PATH[,NAME=PATH...], or a folder with routing.json and "
+                             "adapters/<name>/ (a routed run's final/); each problem goes through its route")
+    parser.add_argument("--routing", help="with --adapters: the routing rule (routing.json, or YAML/JSON with by, "
+                                          "map, default); a problem's task is its kind (kk, math) unless its "
+                                          "record has a task column")
+    parser.add_argument("--route", help="with --adapters: send every problem through this adapter (or __base__)")
     parser.add_argument("--benchmark", required=True,
                         help="aime24, aime25, amc23, kk (2-8 people), kk:N, kk:LOW-HIGH, or a .jsonl file "
                              "with 'problem' and 'answer'")
@@ -59,7 +68,8 @@ def config_from_args(args) -> EvalConfig:
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     return EvalConfig(
-        model=args.model, adapter=args.adapter, benchmark=args.benchmark, samples=args.samples,
+        model=args.model, adapter=args.adapter, adapters=args.adapters, routing=args.routing, route=args.route,
+        benchmark=args.benchmark, samples=args.samples,
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, backend=args.backend,
         base_url=args.base_url, out=args.out, data_dir=args.data_dir, limit=args.limit,
         prompt_style=args.prompt_style, instruction=args.instruction, seed=args.seed,

@@ -170,7 +170,9 @@ def rows_to_benchmark(name: str, rows, source: str) -> Benchmark:
         if pid in seen:  # ids key the resumable log, so they must be unique
             pid = f"{pid}#{i}"
         seen.add(pid)
-        problems.append(Problem(id=pid, problem=text, answer=gold))
+        # The row's other columns (a `task` column, say) stay in `record` for routed adapters' routing rule.
+        extra = {k: v for k, v in row.items() if isinstance(v, (str, int, float, bool))}
+        problems.append(Problem(id=pid, problem=text, answer=gold, record=extra or None))
     if not problems:
         raise UserError(f"{source}: no rows")
     return Benchmark(name=name, kind="math", problems=problems, source=source, repaired=repaired)

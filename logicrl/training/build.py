@@ -170,7 +170,13 @@ def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weigh
 
             normalize_modes(warm_dir)  # safetensors writes 0600
 
-    if config.lora.enabled:
+    args = grpo_args(config, run_dir, algorithm, reward_weights)  # after the model (see cheap_checks)
+    routing = None
+    if config.lora.adapters:  # several named adapters, routed per row (logicrl.training.adapters)
+        from logicrl.training.adapters import build_adapters
+
+        model, routing = build_adapters(model, config, references=args.beta != 0.0)
+    elif config.lora.enabled:
         from logicrl.training.lora import apply_lora
 
         model = apply_lora(model, config.lora, adapter=config.adapter)
@@ -189,7 +195,6 @@ def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weigh
 
         rollout_func = make_rollout_func(config, tokenizer)
 
-    args = grpo_args(config, run_dir, algorithm, reward_weights)
     run_dir.mkdir(parents=True, exist_ok=True)
     all_callbacks, heldout = _callbacks(config, tokenizer, puzzles, run_dir, curriculum, bf16=args.bf16)
     trainer = LogicRLTrainer(
@@ -203,16 +208,30 @@ def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weigh
         algorithm=algorithm,
         recipe=config,
         curriculum=curriculum,
+        routing=routing,
     )
     for default_bar in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(default_bar)
     if heldout is not None:
         heldout.metric_sink = lambda name, value: log_metric(trainer, name, value)
+        if routing is not None:  # held-out K&K puzzles go through the route their task takes
+            heldout.route = heldout_route(config)
+            heldout.trained_adapters = routing.trained
     if trainer.accelerator.is_main_process:
         from logicrl.fsutil import atomic_write_text
 
         atomic_write_text(run_dir / "config.json", config_json(config))
     return trainer
+
+
+def heldout_route(config: TrainConfig) -> str:
+    """The route of the held-out K&K puzzles in a routed run: that of the first K&K task of `data.mix` (or of a
+    single-task run's rows)."""
+    from logicrl.config import router_of
+
+    kk = next((m for m in config.data.mix if m.kind == "kk"), None)
+    row = {"task": kk.task} if kk is not None else {}
+    return router_of(config).route(row)
 
 
 def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculum, bf16: bool = False):

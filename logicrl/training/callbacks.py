@@ -100,6 +100,9 @@ class HeldoutEvalCallback(TrainerCallback):
         self.metric_sink = None
         """`fn(name, value)` adding to the trainer's metrics of the current step (set once the trainer
         exists): that step's log line (metrics.jsonl, wandb, tensorboard) then carries the results."""
+        self.route: str | None = None
+        """Routed adapters: the route (adapter) the held-out puzzles go through; None: the model as it is."""
+        self.trained_adapters: list[str] = []
         self._last_step = -1
 
     def evaluate(self, model, step: int, is_main: bool = True, direct: bool = False) -> dict:
@@ -108,7 +111,13 @@ class HeldoutEvalCallback(TrainerCallback):
         was_training = model.training
         model.eval()
         try:
-            outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
+            if self.route is None:
+                outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
+            else:
+                from logicrl.training.adapters import use_route
+
+                with use_route(model, self.route, self.trained_adapters):
+                    outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
         finally:
             if was_training:
                 model.train()
@@ -205,13 +214,15 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path | None:
         return sorted(k for k in series if predicate(k))
 
     panels = [
-        ("Reward", keys(lambda k: k == "reward" or (k.startswith("rewards/") and k.endswith("/mean")))),
+        ("Reward", keys(lambda k: k == "reward" or (k.startswith("rewards/") and k.endswith("/mean"))
+                        or (k.startswith("adapters/") and k.endswith("/reward")))),  # routed: per adapter
         ("Reward components", keys(lambda k: "/" in k and not k.startswith(("rewards/", "accuracy", "heldout",
                                                                                "completions", "ppo", "sampling",
                                                                                "curriculum", "clip_ratio", "batch",
-                                                                               "entropy", "train"))
+                                                                               "entropy", "train", "adapters"))
                                                    and not k.endswith("/length"))),
-        ("Training accuracy", keys(lambda k: k == "accuracy" or k.startswith("accuracy/n"))),
+        ("Training accuracy", keys(lambda k: k == "accuracy" or k.startswith("accuracy/n")
+                                   or (k.startswith("adapters/") and k.endswith("/accuracy")))),
         ("Held-out accuracy", keys(lambda k: k.startswith("heldout/acc"))),
     ]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))

@@ -78,9 +78,74 @@ def math_rows(path: str, style: str) -> list[dict]:
     return rows
 
 
+def mix_rows(config: TrainConfig) -> tuple[list[dict], list]:
+    """The rows of every `data.mix` task (each with its `task` column; columns another task lacks are None) and
+    the K&K puzzles among them."""
+    import dataclasses
+
+    d = config.data
+    rows, puzzles = [], []
+    for i, m in enumerate(d.mix):
+        style = m.prompt_style or d.prompt_style
+        if m.kind == "math":
+            made = math_rows(m.path, style)[: m.count]
+        else:
+            sub = dataclasses.replace(d, mix=[], kind="kk", path=m.path, people=m.people or d.people,
+                                      count=m.count or d.count, seed=d.seed if m.seed is None else m.seed)
+            entry_puzzles = load_puzzles(dataclasses.replace(config, data=sub))
+            if not entry_puzzles:
+                raise UserError(f"config field data.mix[{i}]: no puzzles")
+            puzzles.extend(entry_puzzles)
+            made = kk_rows(entry_puzzles, style)
+        rows.extend({**row, "task": m.task} for row in made)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return [{k: row.get(k) for k in columns} for row in rows], puzzles
+
+
+def add_routes(config: TrainConfig, rows: list[dict]) -> list[dict]:
+    """With `lora.adapters`: each row's `route` (the adapter it trains, `logicrl.routing.Router`). Raises
+    UserError when a row routes nowhere (routing.default: error) or to an adapter that gets no gradient."""
+    from logicrl.config import router_of, trained_adapters
+    from logicrl.routing import BASE
+
+    router = router_of(config)
+    if router is None:
+        return rows
+    trained = set(trained_adapters(config))
+    counts: dict[str, int] = {}
+    for row in rows:
+        row["route"] = router.route(row)
+        counts[row["route"]] = counts.get(row["route"], 0) + 1
+    idle = {r: n for r, n in counts.items() if r == BASE or r not in trained}
+    if idle:
+        route, n = next(iter(idle.items()))
+        raise UserError(f"config field lora.routing: {n} training rows route to "
+                        f"{'the bare base' if route == BASE else 'frozen adapter ' + repr(route)}, which gets no "
+                        "gradient; route them to a trained adapter (lora.train) or leave them out of the data")
+    return rows
+
+
 def build_dataset(config: TrainConfig, tokenizer):
-    """(datasets.Dataset with `prompt` and the reward columns, the puzzles or None for math).
+    """(datasets.Dataset with `prompt` and the reward columns, the puzzles or None for math). With `data.mix`,
+    rows of every task with their `task` column; with `lora.adapters`, each row's `route` too.
     Raises UserError when the data cannot be read or the prompt style does not fit the tokenizer."""
+    import datasets
+
+    d = config.data
+    if d.mix:
+        rows, puzzles = mix_rows(config)
+        styles = {m.prompt_style or d.prompt_style for m in d.mix}
+        if "chat" in styles and getattr(tokenizer, "chat_template", None) is None:
+            raise UserError(f"config field data.prompt_style: the tokenizer of {config.model} has no chat "
+                            "template; use prompt_style: base")
+        return datasets.Dataset.from_list(add_routes(config, rows)), puzzles or None
+    if config.lora.adapters:
+        dataset, puzzles = _single_task_dataset(config, tokenizer)
+        return datasets.Dataset.from_list(add_routes(config, dataset.to_list())), puzzles
+    return _single_task_dataset(config, tokenizer)
+
+
+def _single_task_dataset(config: TrainConfig, tokenizer):
     import datasets
 
     d = config.data

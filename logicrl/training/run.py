@@ -228,8 +228,15 @@ def finish_training(trainer, run_dir: Path, config: TrainConfig) -> TrainResult:
     final_dir = run_dir / FINAL_DIR
     acc = trainer.accelerator
     model = acc.unwrap_model(trainer.model)
+    routing = getattr(trainer, "routing", None)
     with replacing_dir(final_dir, acc.is_main_process, acc.wait_for_everyone) as tmp:
-        trainer.save_model(str(tmp))  # every process: DeepSpeed gathers the shards
+        if routing is None:
+            trainer.save_model(str(tmp))  # every process: DeepSpeed gathers the shards
+        elif acc.is_main_process:  # final/adapters/<name>/, final/routing.json, final/serve.sh
+            from logicrl.training.adapters import export_adapters
+
+            export_adapters(model, tmp, routing, base_model=routed_base_model(config, run_dir),
+                            installed_at=final_dir)
         if acc.is_main_process:
             trainer.processing_class.save_pretrained(str(tmp))
             atomic_write_text(tmp / RECIPE_FILE, config_json(config))
@@ -251,6 +258,17 @@ def finish_training(trainer, run_dir: Path, config: TrainConfig) -> TrainResult:
         heldout=list(heldout.results) if heldout else [],
         train_runtime=float(runtime),
     )
+
+
+def routed_base_model(config: TrainConfig, run_dir: Path) -> str:
+    """The base the routed adapters sit on: the warm start's model when there was one, else the recipe's model
+    (the embedded model as its cached directory)."""
+    from logicrl.models import resolve_model_path
+
+    warm = Path(run_dir) / "warm_start"
+    if config.warm_start.steps > 0 and (warm / "config.json").is_file():
+        return str(warm.resolve())
+    return resolve_model_path(config.model)
 
 
 def result_from_run_dir(run_dir: Path) -> TrainResult:
