@@ -206,6 +206,33 @@ def test_routes_refuse_several_adapters_without_a_route():
         rollout.routes(["p"], _stand_in_trainer(_tiny_peft_model(("logic", "math")), 0))
 
 
+def test_routed_runs_route_each_prompt_and_publish_every_routed_adapter():
+    """Ray engines carry every routed adapter (not the KL reference copies), one route per prompt, and an engine
+    keeps all of them resident (max_loras = number of adapters, the largest rank)."""
+    from logicrl.config import load_config
+    from logicrl.ray.rollout_dispatch import RayEngineRollout, engine_options_for
+    from logicrl.routing import BASE
+
+    model = _tiny_peft_model(("logic", "math", "ref-math"))
+    trainer = _stand_in_trainer(model, 3)
+    trainer.routing = SimpleNamespace(adapters=["logic", "math"])
+    trainer.batch_routes = ["logic", "math", BASE]
+    fleet = _StandInFleet()
+    rollout = RayEngineRollout(fleet, tokenizer=None)
+    assert rollout.routes(["p", "q", "r"], trainer) == ["logic", "math", None]
+    rollout._round([[([1], "logic"), ([2], "math"), ([3], None)]], version=3, trainer=trainer)
+    assert sorted(fleet.adapter_names) == ["logic", "math"]  # the reference copy stays in the trainer
+    assert [r["adapter"] for r in fleet.requests[0]] == ["logic", "math", None]
+    config = load_config({"lora": {"enabled": True, "r": 8, "adapters": {"logic": {}, "math": {"r": 32}},
+                                   "routing": {"by": "task", "map": {"kk": "logic", "math": "math"}}},
+                          "rollout_backend": "vllm_lora",
+                          "data": {"mix": [{"task": "kk", "kind": "kk", "people": [3], "count": 4}]},
+                          "rewards": [{"name": "kk", "tasks": ["kk"]}]})
+    options = engine_options_for(config)
+    assert options["max_loras"] == 2 and options["max_lora_rank"] == 32
+    assert engine_options_for(load_config({}))["max_loras"] == 1
+
+
 def test_engine_example_recipe_is_valid():
     from pathlib import Path
 

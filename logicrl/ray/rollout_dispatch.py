@@ -43,8 +43,14 @@ def attached_engines() -> list | None:
 def engine_options_for(config, **overrides) -> dict:
     """`vllm.LLM` options of a rollout engine for this recipe (LoRA on, the adapter rank, the seed, TRL's
     logprob mode); the engine adds its device defaults and `$LOGICRL_VLLM_OPTIONS` under these."""
+    from logicrl.config import adapter_settings
+
+    # Every routed adapter is resident at once (one LoRARequest per prompt picks it); one adapter otherwise.
+    routed = adapter_settings(config)
+    rank = max([config.lora.r, *(a["r"] for a in routed.values())])
     options = {
-        "enable_lora": True, "max_loras": 1, "max_lora_rank": lora_rank_limit(config.lora.r), "seed": config.seed,
+        "enable_lora": True, "max_loras": max(1, len(routed)), "max_lora_rank": lora_rank_limit(rank),
+        "seed": config.seed,
         # The sampled tokens' logprobs after temperature/top-p, as TRL's own vLLM path asks for.
         "logprobs_mode": "processed_logprobs",
         "max_model_len": (config.trl or {}).get("vllm_max_model_length"),
@@ -96,12 +102,25 @@ class RayEngineRollout:
     # ------------------------------------------------------------------ routing
 
     def routes(self, prompts: list, trainer) -> list[str | None]:
-        """The adapter each prompt is generated with (None = the base model). One trained adapter: all of them."""
+        """The adapter each prompt is generated with (None = the base model): in a routed run each prompt's route
+        (`logicrl.training.adapter_sync.prompt_routes`), else the one trained adapter for every prompt."""
+        from logicrl.routing import BASE
+        from logicrl.training.adapter_sync import prompt_routes
+
+        if getattr(trainer, "routing", None) is not None:
+            return [None if r == BASE else r for r in prompt_routes(trainer, prompts)]
         names = trained_adapter_names(_unwrap(trainer))
         if len(names) != 1:
-            raise UserError(f"ray.rollout_engines: the model has several adapters {names}; routing prompts to "
-                            f"them needs a route per prompt")
+            raise UserError(f"ray.rollout_engines: the model has several adapters {names} but no lora.routing "
+                            "to choose one per prompt")
         return [names[0]] * len(prompts)
+
+    @staticmethod
+    def published_adapters(trainer) -> list[str] | None:
+        """The adapters the engines serve: every routed adapter (not the KL reference copies), or None for the
+        one adapter of a single-adapter run."""
+        routing = getattr(trainer, "routing", None)
+        return list(routing.adapters) if routing is not None else None
 
     # ------------------------------------------------------------------ one round
 
@@ -133,7 +152,7 @@ class RayEngineRollout:
         metrics = {}
         if self.fleet.version != version:
             start = time.perf_counter()
-            size = self.fleet.publish(adapter_payload(_unwrap(trainer)), version)
+            size = self.fleet.publish(adapter_payload(_unwrap(trainer), self.published_adapters(trainer)), version)
             metrics["rollout/adapter_sync_seconds"] = time.perf_counter() - start
             metrics["rollout/adapter_bytes"] = float(size)
         flat = [row for rows in everyone for row in rows]
