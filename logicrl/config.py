@@ -149,7 +149,9 @@ class DataSettings:
     names: list[str] | None = None
     """K&K: fixed names for generated puzzles (person i of every puzzle gets names[i]); None draws names
     from the generator's pool. Held-out puzzles and `logicrl eval` on the trained model use them too. A
-    1M-parameter model cannot learn to copy names in minutes, so the CPU demo fixes three."""
+    1M-parameter model cannot learn to copy names in minutes, so the CPU demo fixes three. At least as many
+    as the largest puzzle's people; each one word of letters, distinct ignoring case, without a role word
+    (`puzzles.generate.check_names`: the graders could not read the answer otherwise)."""
 
     depth: int = bounded(2, ge=MIN_DEPTH, le=MAX_DEPTH)
     """K&K: statement nesting depth of generated puzzles."""
@@ -612,6 +614,24 @@ def validate(c: TrainConfig) -> None:
              "config field warm_start.steps: a warm start needs K&K data (data.kind: kk)")
     _require(bool(c.heldout.people), "config field heldout.people: must not be empty")
     validate_mix_and_adapters(c)
+    if d.names:
+        _check_names(c)
+
+
+def _check_names(c: TrainConfig) -> None:
+    """`data.names` must tell apart the people of every puzzle they are given to (generated training,
+    warm-start and held-out puzzles) in answers the rewards can grade (`puzzles.generate.check_names`)."""
+    from puzzles.generate import check_names
+
+    d = c.data
+    sizes = list(d.people) if not d.path or (c.warm_start.steps and c.warm_start.count) else []
+    sizes += [n for m in d.mix if m.kind == "kk" and not m.path for n in (m.people or d.people)]
+    if c.heldout.every_n_steps:
+        sizes += c.heldout.people
+    try:
+        check_names(d.names, max(sizes, default=0))
+    except ValueError as exc:
+        raise UserError(f"config field data.names: {exc}") from None
 
 
 def _check_output_dir(output_dir: str) -> None:

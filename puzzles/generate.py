@@ -246,11 +246,30 @@ def generate_kk(n_people: int, count: int, seed: int = 0, depth: int = 2, width:
     return list(iter_kk(n_people, count, seed, depth, width, **options))
 
 
+def check_names(names, n_people: int, roles=DEFAULT_ROLES) -> None:
+    """Raise ValueError (one line) unless `names` can tell `n_people` people apart in a gradable answer: at
+    least `n_people` names, each one word of letters (Logic-RL's parser reads a name as `[A-Za-z]+`), no two
+    equal ignoring case (the answer parsers ignore case), none containing a role word (Logic-RL's parser
+    counts role words in the answer). A correct answer with "Mary Ann" or "Knightley" scores -1, not 3."""
+    if len(names) < n_people:
+        raise ValueError(f"{n_people} people need {n_people} names, got {len(names)}")
+    seen = set()
+    for name in names:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z]+", name):
+            raise ValueError(f"a name must be one word of letters A-Z/a-z, got {name!r}")
+        if name.lower() in seen:
+            raise ValueError(f"the name {name!r} is given twice (ignoring case)")
+        seen.add(name.lower())
+        for role in roles:
+            if role.lower() in name.lower():
+                raise ValueError(f"the name {name!r} contains the role word {role!r}")
+
+
 def with_names(puzzle: KKPuzzle, names) -> KKPuzzle:
     """The same puzzle (statements, solution, wording templates, roles) told with other names, in order:
-    person i gets `names[i]`. Raises ValueError when fewer names than people are given."""
-    if len(names) < puzzle.n_people:
-        raise ValueError(f"{puzzle.n_people} people need {puzzle.n_people} names, got {len(names)}")
+    person i gets `names[i]`. Raises ValueError when fewer names than people are given or the names cannot
+    be graded (`check_names`)."""
+    check_names(names, puzzle.n_people, puzzle.roles)
     return build_puzzle(puzzle.statements, puzzle.solution, list(names[: puzzle.n_people]), puzzle.roles,
                         puzzle.template_ids, index=puzzle.index, depth=puzzle.depth, width=puzzle.width)
 

@@ -74,6 +74,11 @@ def test_example_recipes_load():
         ({"ray": {"num_workers": -1}}, [], "ray.num_workers"),
         ({"data": 3}, [], "data"),
         ({"data": {"kind": "math", "path": __file__}, "warm_start": {"steps": 5}}, [], "warm_start.steps"),
+        # fixed names: too few for the largest puzzle (training or held-out), or names no grader can read
+        ({"data": {"names": ["Al", "Bo"]}}, [], "data.names"),
+        ({"data": {"names": ["Al", "Bo", "Cy"]}, "heldout": {"every_n_steps": 5, "people": [4]}}, [], "data.names"),
+        ({"data": {"names": ["Al", "al", "Cy"]}}, [], "data.names"),
+        ({"data": {"names": ["Mary Ann", "Bo", "Cy"]}}, [], "data.names"),
     ],
 )
 def test_invalid_configs_name_the_field(source, overrides, field):

@@ -33,6 +33,8 @@ def exit_code(argv) -> int:
         (["--benchmark", "aime24", "--data-dir", "/no/such/dir"], "not a directory"),
         (["--benchmark", "kk", "--model", "./no/such/model"], "does not exist"),
         (["--model", "embedded"], "--benchmark"),
+        (["--benchmark", "kk:3", "--kk-names", "Al,al,Bo"], "--kk-names"),  # two people no answer tells apart
+        (["--benchmark", "kk:3", "--kk-names", "Mary Ann,Bo,Cy"], "--kk-names"),  # a name no grader reads
     ],
 )
 def test_bad_input_one_line_exit_2(argv, needle, tmp_path, capsys):

@@ -168,3 +168,26 @@ def test_same_bytes_across_processes_with_different_hash_seeds(tmp_path):
 def test_asking_for_more_distinct_puzzles_than_exist_fails_cleanly():
     with pytest.raises(RuntimeError, match="found only \\d+ distinct puzzles with 2 people"):
         generate_kk(2, 100_000, seed=0)
+
+
+@pytest.mark.parametrize("names, msg", [
+    (["Mary Ann", "Bob", "Carl"], "one word of letters"),   # the graders read a name as one word
+    (["Alice", "alice", "Bob"], "twice"),                   # two people the answer cannot tell apart
+    (["", "Bob", "Carl"], "one word of letters"),
+    (["Knightley", "Bob", "Carl"], "role word"),            # Logic-RL's parser counts role words
+    (["Al", "Bo"], "need 3 names"),
+])
+def test_with_names_refuses_names_the_graders_cannot_read(names, msg):
+    """A correct answer told with such names scores as wrong or unparseable (measured: -1 instead of 3), so the
+    puzzle is refused instead of silently training on unreadable answers."""
+    import rewards
+    from puzzles import with_names
+
+    p = generate_kk(3, 1, seed=0)[0]
+    with pytest.raises(ValueError, match=msg):
+        with_names(p, names)
+    good = with_names(p, ["Al", "Bo", "Cy"])
+    completion = f"<think>{'we check every case of the claims in turn here ' * 3}</think><answer>{good.solution_text_format}</answer>"
+    for preset in ("logic_rl", "partial"):
+        assert rewards.get("kk", preset=preset)([good.quiz], [completion], solution_text_format=[good.solution_text_format],
+                                                roles=[list(good.roles)]) == [3.0]

@@ -300,14 +300,20 @@ def load_kk_benchmark(spec: str = "kk", seed: int = KK_SEED, kk_count: int = KK_
     person i of every puzzle is `names[i]` (a model trained on fixed names is tested on them). Raises
     UserError for a bad spec or a size with more people than names."""
     from puzzles import generate_kk, with_names
+    from puzzles.generate import check_names
 
     if kk_count < 1:
         raise UserError("--kk-count must be at least 1")
     sizes = parse_kk_sizes(spec)
     if names and max(sizes) > len(names):
         raise UserError(f"benchmark {spec!r}: {max(sizes)}-people puzzles need {max(sizes)} names, but the names "
-                        f"are fixed to {', '.join(names)} (the model was trained on them): ask for kk:2-{len(names)} "
-                        "or give --kk-names")
+                        f"are fixed to {', '.join(names)} (--kk-names, else the model's training recipe): ask for "
+                        f"kk:2-{len(names)} or give more names with --kk-names")
+    if names:
+        try:
+            check_names(names, max(sizes))
+        except ValueError as exc:
+            raise UserError(f"--kk-names: {exc}") from None
     problems = []
     for n in sizes:
         for puzzle in generate_kk(n, kk_count, seed=seed + n):
