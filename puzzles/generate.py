@@ -156,6 +156,23 @@ def pick_names(rng: random.Random, n_people: int, uncommon: bool = False, pool=N
     return rng.sample(list(pool), n_people)
 
 
+def _without_role_words(names: list[str], roles: tuple[str, str], uncommon: bool, pool=None) -> list[str]:
+    """`names` with each one that holds a role word ("Theron" holds "hero") replaced by the first name of the
+    pool that holds none and is not used yet. Logic-RL's parser counts role words in the answer, so such a
+    name made a correct answer unparseable. Draws nothing from the generator's random stream."""
+    def clean(name: str) -> bool:
+        return not any(role.lower() in name.lower() for role in roles)
+
+    if all(clean(n) for n in names):
+        return names
+    pool = pool if pool is not None else (UNCOMMON_NAMES if uncommon else COMMON_NAMES)
+    spare = (n for n in pool if clean(n) and n not in names)
+    try:
+        return [n if clean(n) else next(spare) for n in names]
+    except StopIteration:
+        raise ValueError(f"the name pool has too few names without the role words {roles[0]}/{roles[1]}") from None
+
+
 def _resolve_roles(rng: random.Random, roles, flip_roles: bool) -> tuple[str, str]:
     if roles == "random":
         pair = ROLE_PAIRS[int(rng.random() * len(ROLE_PAIRS))]
@@ -225,6 +242,7 @@ def iter_kk(n_people: int, count: int, seed: int = 0, depth: int = 2, width: int
         solution = tuple(bool((a >> i) & 1) for i in range(n_people))
         names = pick_names(rng, n_people, uncommon_names, names_pool)
         pair = _resolve_roles(rng, roles, flip_roles)
+        names = _without_role_words(names, pair, uncommon_names, names_pool)
         template_ids = (tuple(int(rng.random() * _N_TEMPLATES) for _ in range(n_people))
                         if random_templates else None)
         yield build_puzzle(statements, solution, names, pair, template_ids, index=start_index + made,

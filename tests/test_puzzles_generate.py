@@ -191,3 +191,27 @@ def test_with_names_refuses_names_the_graders_cannot_read(names, msg):
     for preset in ("logic_rl", "partial"):
         assert rewards.get("kk", preset=preset)([good.quiz], [completion], solution_text_format=[good.solution_text_format],
                                                 roles=[list(good.roles)]) == [3.0]
+
+
+def test_generated_names_never_hold_the_puzzles_role_words():
+    """The uncommon pool has "Theron", which holds "hero": with hero/villain roles a correct answer scored -1
+    under Logic-RL's scorer (it counts role words). Such a name is swapped for a clean one from the pool; the
+    other puzzles of the set stay exactly as they were."""
+    import rewards
+
+    made = generate_kk(4, 200, seed=1, roles=("hero", "villain"), uncommon_names=True)
+    knights = generate_kk(4, 200, seed=1, uncommon_names=True)  # the same draws: only the role words differ
+    assert [p.statements for p in made] == [p.statements for p in knights]
+    swapped = 0
+    for hero, knight in zip(made, knights):
+        swapped += "Theron" in knight.names
+        assert [h for h, k in zip(hero.names, knight.names) if k != "Theron"] == \
+            [k for k in knight.names if k != "Theron"]  # only the name holding "hero" is replaced
+    assert swapped > 0
+    assert all("hero" not in n.lower() and "villain" not in n.lower() for p in made for n in p.names)
+    assert all(len(set(p.names)) == p.n_people for p in made)
+    kk = rewards.get("kk", preset="logic_rl")
+    reasoning = "we check every case of the claims in turn here " * 3
+    for p in made:
+        completion = f"<think>{reasoning}</think><answer>{p.solution_text_format}</answer>"
+        assert kk([p.quiz], [completion], solution_text_format=[p.solution_text_format], roles=[list(p.roles)]) == [3.0]
