@@ -95,3 +95,40 @@ def test_export_command_prints_serve_command_and_merges_one_route(exported, tmp_
     assert (tmp_path / "merged" / "config.json").is_file()
     assert main(["export", str(final), "--merge", "vision", "--out", str(tmp_path / "m2")]) == 2
     assert "names no adapter" in capsys.readouterr().err
+
+
+def test_export_merge_never_deletes_a_folder_it_did_not_write(exported, tmp_path, capsys):
+    """`--out` naming a folder with other files (a typo, the run folder, the base model) used to be deleted with
+    everything in it; a file there gave a traceback. Both are one-line errors now, and nothing is touched."""
+    final = exported / "final"
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me too")
+    for out in (precious, a_file, a_file / "sub"):
+        assert main(["export", str(final), "--merge", "math", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("logicrl: error:") and err.count("\n") == 1, err
+    assert (precious / "notes.txt").read_text() == "keep me" and sorted(p.name for p in precious.iterdir()) == ["notes.txt"]
+    assert a_file.read_text() == "keep me too"
+    # Its own earlier output is replaced, as before.
+    merged = tmp_path / "merged"
+    assert main(["export", str(final), "--merge", "math", "--out", str(merged)]) == 0
+    assert main(["export", str(final), "--merge", "logic", "--out", str(merged)]) == 0
+    assert (merged / "config.json").is_file()
+
+
+def test_export_merge_carries_the_runs_recipe(exported, tmp_path):
+    """A merged route is evaluated in the prompt style and names its run trained with, as `final/` and `merged/`
+    are (it used to fall back to the think style: 0% for a model trained on compact prompts)."""
+    import shutil
+
+    from logicrl.eval.runner import trained_recipe
+
+    final = tmp_path / "final"
+    shutil.copytree(exported / "final", final)
+    recipe = {"algorithm": "grpo", "data": {"prompt_style": "compact", "names": ["Al", "Bo", "Cy"]}}
+    (final / "logicrl_recipe.json").write_text(json.dumps(recipe))
+    assert main(["export", str(final), "--merge", "logic"]) == 0
+    assert trained_recipe(str(final / "merged-logic")) == recipe

@@ -45,9 +45,10 @@ def run(args) -> int:
     if args.merge not in routed.adapters:
         raise UserError(f"--merge {args.merge!r} names no adapter of {folder} ({', '.join(routed.adapters)})")
     from logicrl.training.adapters import MERGE_TOLERANCE, merge_route
+    from logicrl.training.rundir import RECIPE_FILE
 
     out = Path(args.out).expanduser() if args.out else folder / f"merged-{args.merge}"
-    diff = merge_route(base, routed.adapters[args.merge], out, dtype=args.dtype)
+    diff = merge_route(base, routed.adapters[args.merge], out, dtype=args.dtype, recipe=folder / RECIPE_FILE)
     print(f"merged {args.merge} into {base}: {out}")
     print(f"max |merged - unmerged| logit on a probe batch: {diff:.2e} (tolerance "
           f"{MERGE_TOLERANCE.get(args.dtype, 5e-2):g} for {args.dtype})")

@@ -308,17 +308,42 @@ def export_adapters(model, out_dir: str | os.PathLike, routing: Routing, base_mo
     return {"adapters": paths, "routing": str(out / ROUTING_FILE), "serve": serve}
 
 
+MERGE_MARKER = "logicrl_merge.json"
+"""Written into every folder `merge_route` makes: the only kind of existing folder it replaces."""
+
+
+def check_merge_out(out_dir: str | os.PathLike) -> None:
+    """Raise UserError (one line) unless `merge_route` may write `out_dir`: a new folder, an empty one, or one it
+    wrote before (holding MERGE_MARKER). Any other folder is refused, never deleted (it could be the run, the
+    base model, anything), and so is a path that is or lies under a file."""
+    from logicrl.fsutil import blocking_file
+
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"merge output {out} is a file, not a folder")
+    blocker = blocking_file(out)
+    if blocker is not None:
+        raise UserError(f"merge output {out}: {blocker} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MERGE_MARKER).is_file():
+        raise UserError(f"merge output {out} holds files `logicrl export --merge` did not write; give another "
+                        "--out (nothing was changed)")
+
+
 def merge_route(base_model: str, adapter_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                probe_ids: list[list[int]] | None = None, dtype: str = "float32") -> float:
+                probe_ids: list[list[int]] | None = None, dtype: str = "float32", recipe=None) -> float:
     """Merge one adapter into the base weights for a single-route deployment and save the full model to `out_dir`
-    (with the tokenizer). Before saving, the merged model's logits on `probe_ids` are compared with the unmerged
-    adapter's; returns the largest absolute difference. Raises UserError when it exceeds MERGE_TOLERANCE[dtype]
-    (then nothing is written)."""
+    (with the tokenizer, MERGE_MARKER and, when `recipe` names a file, the run's `logicrl_recipe.json`, from which
+    `logicrl eval` reads the prompt style and names). Before saving, the merged model's logits on `probe_ids` are
+    compared with the unmerged adapter's; returns the largest absolute difference. Raises UserError when it exceeds
+    MERGE_TOLERANCE[dtype] (then nothing is written) or when `out_dir` may not be written (`check_merge_out`)."""
+    import json
+
     import torch
 
-    from logicrl.fsutil import atomic_write_text  # noqa: F401 (keeps the import light when unused)
     from logicrl.models import load_model_and_tokenizer
+    from logicrl.training.rundir import RECIPE_FILE
 
+    check_merge_out(out_dir)
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         raise UserError(f"{adapter_dir} is not a peft adapter directory (no adapter_config.json)")
@@ -343,6 +368,10 @@ def merge_route(base_model: str, adapter_dir: str | os.PathLike, out_dir: str | 
     try:
         merged_model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+        if recipe is not None and Path(recipe).is_file():
+            shutil.copyfile(recipe, tmp / RECIPE_FILE)
+        (tmp / MERGE_MARKER).write_text(json.dumps({"base_model": str(base_model), "adapter": str(adapter_dir),
+                                                    "dtype": dtype}, indent=2) + "\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
