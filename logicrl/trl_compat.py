@@ -57,6 +57,8 @@ RELIED_ON: dict[str, tuple[str, ...]] = {
     "_get_per_token_logps_and_entropies": ("self", "model", "input_ids", "attention_mask", "logits_to_keep",
                                            "batch_size", "compute_entropy", "compute_aux_loss"),
     "_generate_single_turn": ("self", "prompt_ids", "images", "multimodal_fields", "num_generations"),
+    # TRL calls it from _save_checkpoint to write output_dir/README.md: switched off (see the override)
+    "create_model_card": ("self", "model_name", "dataset_name", "tags"),
 }
 """GRPOTrainer methods LogicRLTrainer overrides (or, `_load_from_checkpoint`, calls), with the parameters it passes on."""
 
@@ -388,6 +390,10 @@ class LogicRLTrainer(GRPOTrainer):
                     torch.distributed.all_reduce(p.grad)
                     p.grad /= self.accelerator.num_processes
         return loss
+
+    def create_model_card(self, model_name=None, dataset_name=None, tags=None):
+        """No model card: TRL writes it to output_dir/README.md at every checkpoint, over any README.md of the
+        user's in that folder (files a run did not write must stay); a run's models are in final/ anyway."""
 
     def _save_checkpoint(self, model, trial):
         """transformers' checkpoint, made detectably complete: the folder is marked while it is written

@@ -92,6 +92,21 @@ def test_fresh_run_into_another_runs_folder_is_refused_and_overwrite_clears_only
         rundir.open_run(load_config({"output_dir": str(run), "resume": "last"}), overwrite=True)
 
 
+def test_a_run_leaves_the_users_own_files_in_output_dir_alone(tmp_path):
+    """TRL's GRPOTrainer writes a model card to output_dir/README.md at every checkpoint: a README.md of the
+    user's in the folder (a project root given as output_dir) was overwritten. No card is written now."""
+    from test_train_utils import small_recipe
+
+    from logicrl.training import train
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "README.md").write_text("# my notes\n")
+    train(small_recipe(run, max_steps=1, save_steps=1))
+    assert (run / "checkpoint-1").is_dir()
+    assert (run / "README.md").read_text() == "# my notes\n"
+
+
 def test_failed_open_leaves_no_folder(tmp_path):
     run = tmp_path / "new" / "run"
     with pytest.raises(UserError, match="no checkpoint to resume from"):
