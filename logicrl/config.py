@@ -551,7 +551,7 @@ def _parse_people(value, name: str):
     from puzzles import parse_people
 
     try:
-        return parse_people(value)
+        return parse_people(value, check_range=False)  # the range is the field's (`bounded`, PEOPLE_RANGE)
     except ValueError as exc:
         raise UserError(f"config field {name}: {exc}") from None
 
@@ -711,8 +711,8 @@ def validate_mix_and_adapters(c: TrainConfig) -> None:
         _require(style in ("chat", "base", "compact"), f"{where}.prompt_style: {style!r} is not chat, base or compact")
         _require(m.kind == "kk" or style != "compact",
                  f"{where}.prompt_style: compact is a K&K form; give this math task prompt_style: base or chat")
-        _require(m.people is None or (bool(m.people) and all(2 <= n <= 12 for n in m.people)),
-                 f"{where}.people: numbers of people must be in 2..12, got {m.people}")
+        _require(m.people is None or (bool(m.people) and all(MIN_PEOPLE <= n <= MAX_TRAIN_PEOPLE for n in m.people)),
+                 f"{where}.people: must be in {MIN_PEOPLE}..{MAX_TRAIN_PEOPLE}, got {m.people}")
         tasks.append(m.task)
     if d.mix:
         _require(c.curriculum.mode == "none", "config field curriculum.mode: a curriculum over the number of "

@@ -292,10 +292,11 @@ def with_names(puzzle: KKPuzzle, names) -> KKPuzzle:
                         puzzle.template_ids, index=puzzle.index, depth=puzzle.depth, width=puzzle.width)
 
 
-def parse_people(spec) -> list[int]:
+def parse_people(spec, check_range: bool = True) -> list[int]:
     """Numbers of people from 3, "3", "3-7" (a range), "3,5" (a list) or [3, 5]; each within
-    MIN_PEOPLE..MAX_PEOPLE. The one parser of people specs (recipes, `logicrl puzzles`, `kk:N` benchmarks).
-    Raises ValueError with a one-line message."""
+    MIN_PEOPLE..MAX_PEOPLE unless `check_range` is False (a caller with a range of its own checks it, so that
+    its message names that range). The one parser of people specs (recipes, `logicrl puzzles`, `kk:N`
+    benchmarks). Raises ValueError with a one-line message."""
     from puzzles.solver import MAX_PEOPLE, MIN_PEOPLE
 
     if isinstance(spec, bool):
@@ -322,6 +323,6 @@ def parse_people(spec) -> list[int]:
     if not people:
         raise ValueError("no numbers of people given")
     bad = [n for n in people if not MIN_PEOPLE <= n <= MAX_PEOPLE]
-    if bad:
+    if bad and check_range:
         raise ValueError(f"numbers of people must be within {MIN_PEOPLE}-{MAX_PEOPLE}, got {bad[0]}")
     return people
