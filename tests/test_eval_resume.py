@@ -70,6 +70,34 @@ def test_rerun_with_other_settings_is_refused(tmp_path):
         run_eval(config(tmp_path, limit=2, model="other"), backend=CountingBackend())
 
 
+def test_rerun_after_the_weights_changed_is_refused(tmp_path):
+    """The same command after retraining into the same folder (`logicrl train --overwrite`, then `logicrl eval
+    --model runs/x/final` again) used to resume: the old weights' samples were reported as the new model's."""
+    import os
+
+    model = tmp_path / "run" / "final"
+    model.mkdir(parents=True)
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"old weights")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v1")
+    run_eval(config(tmp_path, limit=2, model=str(model), adapter=str(adapter)), backend=CountingBackend())
+    # The same weights resume (nothing left to generate)...
+    again = run_eval(config(tmp_path, limit=2, model=str(model), adapter=str(adapter)), backend=None)
+    assert again["generated_now"] == 0
+    # ...other weights under the same path, of the model or of the adapter, do not.
+    first = weights.stat()
+    weights.write_bytes(b"new weights!")
+    with pytest.raises(UserError, match="weights"):
+        run_eval(config(tmp_path, limit=2, model=str(model), adapter=str(adapter)), backend=CountingBackend())
+    weights.write_bytes(b"old weights")
+    os.utime(weights, ns=(first.st_atime_ns, first.st_mtime_ns))  # the model as it was: only the adapter differs
+    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v2")
+    with pytest.raises(UserError, match="weights"):
+        run_eval(config(tmp_path, limit=2, model=str(model), adapter=str(adapter)), backend=CountingBackend())
+
+
 def test_corrupt_middle_line_is_refused(tmp_path):
     run_eval(config(tmp_path, limit=2), backend=CountingBackend())
     samples = tmp_path / "out" / "samples.jsonl"

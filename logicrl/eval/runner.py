@@ -245,6 +245,9 @@ def _check_run_file(out: Path, settings: dict) -> None:
         except (OSError, ValueError):
             raise UserError(f"{run_file} is unreadable; use another --out") from None
         changed = [k for k in settings if k in previous and previous[k] != settings[k]]
+        if changed == ["weights_fingerprint"]:
+            raise UserError(f"{out} holds samples of other weights under the same path (the model or adapter "
+                            "files changed since, e.g. retrained): use another --out")
         if changed:
             k = changed[0]
             raise UserError(f"{out} holds a run with {k}={previous[k]!r}, not {settings[k]!r}; "
@@ -267,6 +270,28 @@ def _fingerprint(benchmark: Benchmark) -> str:
     for p in benchmark.problems:
         h.update(f"{p.id}\x00{p.problem}\x00{p.answer}\x01".encode())
     return h.hexdigest()[:16]
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def weights_fingerprint(paths) -> str | None:
+    """A short hash of the weight files (name, size, modification time) in the local model and adapter folders
+    `paths` (hub ids and other names are skipped), None when none is a local folder. Retraining into the same
+    folder changes it, so a rerun into the same --out does not resume the old weights' samples."""
+    h = hashlib.sha256()
+    seen = False
+    for path in paths:
+        folder = Path(str(path)).expanduser() if path else None
+        if folder is None or not folder.is_dir():
+            continue
+        seen = True
+        h.update(f"{folder.resolve()}\x00".encode())
+        for f in sorted(folder.iterdir()):
+            if f.is_file() and (f.suffix in WEIGHT_SUFFIXES or f.name in ("config.json", "adapter_config.json")):
+                st = f.stat()
+                h.update(f"{f.name}\x00{st.st_size}\x00{st.st_mtime_ns}\x01".encode())
+    return h.hexdigest()[:16] if seen else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,6 +346,8 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     if routed is not None:
         settings["routing"] = routed.router.to_dict()
         settings["adapters"] = dict(routed.adapters)
+    settings["weights_fingerprint"] = weights_fingerprint(
+        [config.model, config.adapter, *(routed.adapters.values() if routed is not None else ())])
     _check_run_file(out, settings)
     routes = {p.id: routed.router.route(routing_row(p)) for p in problems} if routed is not None else None
 
