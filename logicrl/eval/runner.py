@@ -254,11 +254,24 @@ def _check_run_file(out: Path, settings: dict) -> None:
                             "use another --out (or the same settings to resume)")
 
 
+_GENERIC_FOLDERS = re.compile(r"final|merged(-.+)?|warm_start|rl|adapters|checkpoint-\d+")
+"""Folder names every LogicRL run uses for its models: a default --out names the run folder above them too."""
+
+
 def default_out_dir(config: EvalConfig) -> Path:
-    """eval_out/<model>/<benchmark>[+<adapter>], names reduced to safe characters."""
+    """eval_out/<model>/<benchmark>[+<adapter>], names reduced to safe characters. A local folder is named by
+    its last component, with the folders above it while that is a run's generic model folder
+    (`runs/a/final` -> `a--final`); a hub id by all of it (`Qwen--Qwen2.5-7B`)."""
     def safe(text) -> str:
         text = str(text).rstrip("/").replace("\\", "/")
-        text = text.split("/")[-1] if ("/" in text and Path(text).exists()) else text.replace("/", "--")
+        if "/" in text and Path(text).exists():
+            parts = [p for p in text.split("/") if p not in ("", ".")]
+            keep = 1
+            while keep < len(parts) and _GENERIC_FOLDERS.fullmatch(parts[-keep]):
+                keep += 1
+            text = "--".join(parts[-keep:])
+        else:
+            text = text.replace("/", "--")
         return re.sub(r"[^A-Za-z0-9._+=-]+", "_", text)[:80] or "_"
 
     model = safe(config.model) + (f"+{safe(config.adapter)}" if config.adapter else "")
