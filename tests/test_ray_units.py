@@ -116,6 +116,13 @@ def test_submit_rejects_bad_input_with_one_line(tmp_path, capsys):
     assert main(["submit", "--config", str(outside), "--working-dir", str(tmp_path), "--no_such=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown config field no_such" in err[0]
+    # Flags that contradict each other stop here, before any upload or contact with Ray (the job used to be
+    # submitted and fail on the cluster; --timeout without --wait was ignored).
+    for flags, says in ((["--resume", "--overwrite"], "exclude each other"), (["--timeout", "5"], "--wait")):
+        assert main(["submit", "--config", str(outside), "--working-dir", str(tmp_path),
+                     "--address", "http://127.0.0.1:9", *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
 
 
 def test_resolve_address(monkeypatch):

@@ -35,8 +35,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from logicrl.errors import UserError
     from logicrl.ray.submit import submit
 
+    if args.resume and args.overwrite:
+        raise UserError("--resume and --overwrite exclude each other: continue the run, or start it again")
+    if args.timeout is not None and not args.wait:
+        raise UserError("--timeout needs --wait (without it the job is not watched, so nothing would stop it)")
     job_id, status = submit(args.config, args.overrides, address=args.address, working_dir=args.working_dir,
                             python=args.python, submission_id=args.submission_id, wait=args.wait,
                             timeout=args.timeout,
