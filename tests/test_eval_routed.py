@@ -95,6 +95,9 @@ def test_export_command_prints_serve_command_and_merges_one_route(exported, tmp_
     assert (tmp_path / "merged" / "config.json").is_file()
     assert main(["export", str(final), "--merge", "vision", "--out", str(tmp_path / "m2")]) == 2
     assert "names no adapter" in capsys.readouterr().err
+    # --out without --merge was silently ignored (nothing written where the user looks for it)
+    assert main(["export", str(final), "--out", str(tmp_path / "m3")]) == 2
+    assert "--out needs --merge" in capsys.readouterr().err and not (tmp_path / "m3").exists()
 
 
 def test_export_merge_never_deletes_a_folder_it_did_not_write(exported, tmp_path, capsys):

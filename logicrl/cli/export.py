@@ -27,6 +27,9 @@ def run(args) -> int:
 
     from logicrl.routing import ROUTING_FILE, read_routing
 
+    if args.merge is None and (args.out is not None or args.dtype != "float32"):
+        raise UserError(f"{'--out' if args.out is not None else '--dtype'} needs --merge NAME (without it nothing "
+                        "is written: export prints the serve command)")
     folder = Path(args.folder).expanduser()
     routed = read_routing(folder)
     base = args.base_model or routed.base_model
