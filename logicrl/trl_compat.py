@@ -2,7 +2,7 @@
 
 TRL 1.16 has no public hook for advantages, samplers or an extra loss term, so `LogicRLTrainer`, a
 `trl.GRPOTrainer` subclass, overrides a few private methods. They are all here, listed in `RELIED_ON`,
-and `tests/test_trl_compat.py` fails loudly when a TRL upgrade renames or re-signs one of them.
+and `tests/test_train_core_loop.py` fails loudly when a TRL upgrade renames or re-signs one of them.
 
 What the overrides do, in the order of one RL step:
 
