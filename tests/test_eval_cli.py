@@ -53,6 +53,18 @@ def test_unreadable_data_file_exit_2(tmp_path, capsys):
     assert "line 2 is not valid JSON" in err and err.count("\n") == 1
 
 
+def test_compact_style_on_math_is_a_one_line_error(tmp_path, capsys):
+    """`--prompt-style compact` (K&K only) on a math benchmark ended in a ValueError traceback (exit 1)."""
+    data = tmp_path / "math.jsonl"
+    data.write_text('{"problem": "1+1", "answer": 2}\n')
+    out = tmp_path / "o"
+    assert exit_code(["eval", "--benchmark", str(data), "--prompt-style", "compact", "--out", str(out),
+                      "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "compact" in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_end_to_end_embedded_model(tmp_path, shared_math_dir, capsys):
     out = tmp_path / "kk"

@@ -348,6 +348,9 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
             style = style_for_training(recipe["data"]["prompt_style"], benchmark.kind)
         except ValueError:
             pass
+    if style == "compact" and benchmark.kind != "kk":
+        raise UserError(f"--prompt-style compact is for Knights-and-Knaves benchmarks only ({config.benchmark} is "
+                        f"{benchmark.kind}): use chat, base, think or think-base")
     out = Path(config.out).expanduser() if config.out else default_out_dir(config)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {str(out)!r} is a file, expected a folder")
