@@ -35,6 +35,7 @@ def exit_code(argv) -> int:
         (["--model", "embedded"], "--benchmark"),
         (["--benchmark", "kk:3", "--kk-names", "Al,al,Bo"], "--kk-names"),  # two people no answer tells apart
         (["--benchmark", "kk:3", "--kk-names", "Mary Ann,Bo,Cy"], "--kk-names"),  # a name no grader reads
+        (["--benchmark", "kk:2", "--kk-count", "1000"], "found only 399"),  # more than exist
     ],
 )
 def test_bad_input_one_line_exit_2(argv, needle, tmp_path, capsys):

@@ -219,6 +219,19 @@ def test_out_of_range_values_fail_before_any_folder(capsys, tmp_path, override, 
     assert not run.exists()
 
 
+@pytest.mark.parametrize("overrides, field", [
+    (["--data.people=2", "--data.count=1000"], "data.count"),
+    (["--heldout.people=2", "--heldout.count=300", "--heldout.every_n_steps=1"], "heldout.count"),
+])
+def test_more_distinct_puzzles_than_exist_is_one_line(capsys, tmp_path, overrides, field):
+    """2-people puzzles have 399 distinct statement sets: asking for more ended in a RuntimeError traceback."""
+    run = tmp_path / "run"
+    rc, _, err = run_cli(capsys, "train", f"--output_dir={run}", "--max_steps=1", "--per_device_train_batch_size=4",
+                         "--num_generations=4", *overrides)
+    one_line_error(rc, err, field, "found only 399 distinct puzzles")
+    assert not run.exists()
+
+
 def test_trl_values_of_the_right_type_pass_and_numbers_in_strings_convert():
     config = load_config(None, ["trl.mask_truncated_completions=true", "trl.top_k=5", "trl.lr_scheduler_type=cosine",
                                 "trl.weight_decay=1e-2", "trl.vllm_server_host=127.0.0.1"])

@@ -316,7 +316,11 @@ def load_kk_benchmark(spec: str = "kk", seed: int = KK_SEED, kk_count: int = KK_
             raise UserError(f"--kk-names: {exc}") from None
     problems = []
     for n in sizes:
-        for puzzle in generate_kk(n, kk_count, seed=seed + n):
+        try:
+            made = generate_kk(n, kk_count, seed=seed + n)
+        except RuntimeError as exc:  # more distinct puzzles asked for than exist (2 people: 399)
+            raise UserError(f"--kk-count {kk_count}: {exc}") from None
+        for puzzle in made:
             if names:
                 puzzle = with_names(puzzle, names)
             record = puzzle.to_record()

@@ -146,14 +146,18 @@ def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weigh
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from logicrl.models import load_model_and_tokenizer
-    from logicrl.training.data import build_dataset
+    from logicrl.training.data import build_dataset, check_chat_template, heldout_puzzles
     from logicrl.trl_compat import LogicRLTrainer, log_metric
 
     set_seed(config.seed)
+    # The data first (training and held-out puzzles): a data error stops before the model loads and the warm start.
+    dataset, puzzles = build_dataset(config)
+    heldout_set = (heldout_puzzles(config, {p.quiz for p in puzzles} if puzzles else set())
+                   if config.heldout.every_n_steps else None)
     # An adapter to continue with LoRA is applied below, after the warm start.
     model, tokenizer = load_model_and_tokenizer(config.model, adapter=None if config.lora.enabled else config.adapter)
     tokenizer.padding_side = "left"
-    dataset, puzzles = build_dataset(config, tokenizer)
+    check_chat_template(config, tokenizer)
 
     if config.warm_start.steps > 0:
         from logicrl.training.warm_start import WARM_START_DIR, run_warm_start
@@ -196,7 +200,7 @@ def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weigh
         rollout_func = make_rollout_func(config, tokenizer)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    all_callbacks, heldout = _callbacks(config, tokenizer, puzzles, run_dir, curriculum, bf16=args.bf16)
+    all_callbacks, heldout = _callbacks(config, tokenizer, heldout_set, run_dir, curriculum, bf16=args.bf16)
     trainer = LogicRLTrainer(
         model=model,
         reward_funcs=reward_funcs,
@@ -234,9 +238,9 @@ def heldout_route(config: TrainConfig) -> str:
     return router_of(config).route(row)
 
 
-def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculum, bf16: bool = False):
+def _callbacks(config: TrainConfig, tokenizer, heldout_set, run_dir: Path, curriculum, bf16: bool = False):
     """Our TrainerCallbacks in order (the curriculum first: its level is in every log line), and the
-    held-out evaluation callback (or None)."""
+    held-out evaluation callback on `heldout_set` (or None)."""
     from logicrl.training.callbacks import HeldoutEvalCallback, MetricsLogger, PlotCallback, ProgressBar
 
     logger = MetricsLogger(run_dir)
@@ -247,11 +251,8 @@ def _callbacks(config: TrainConfig, tokenizer, puzzles, run_dir: Path, curriculu
         callbacks.insert(0, CurriculumCallback(curriculum))
     heldout = None
     if config.heldout.every_n_steps:
-        from logicrl.training.data import heldout_puzzles
-
-        quizzes = {p.quiz for p in puzzles} if puzzles else set()
         heldout = HeldoutEvalCallback(
-            tokenizer, heldout_puzzles(config, quizzes), config.heldout.every_n_steps, logger,
+            tokenizer, heldout_set, config.heldout.every_n_steps, logger,
             {"max_new_tokens": config.heldout.max_new_tokens, "prompt_style": config.data.prompt_style, "bf16": bf16},
             at_start=config.heldout.at_start)
         callbacks.append(heldout)
