@@ -142,6 +142,27 @@ def test_resume_takes_the_newest_complete_checkpoint_and_names_the_skipped(tmp_p
         rundir.resolve_resume(str(run / "checkpoint-10"), run)
 
 
+@pytest.mark.parametrize("change, field", [
+    ({"algorithm": "ppo"}, "algorithm"),                 # a critic the checkpoint has no state for
+    ({"lora": {"enabled": True}}, "lora.enabled"),       # other trainable parameters
+    ({"model": "Qwen/Qwen2.5-0.5B"}, "model"),
+])
+def test_resume_with_a_recipe_the_checkpoint_cannot_continue_is_one_line(tmp_path, change, field):
+    """`--resume --algorithm=ppo` on a GRPO run (or with LoRA switched on) ended deep in torch's optimizer with
+    "loaded state dict has a different number of parameter groups"; now the changed field is named first."""
+    run = tmp_path / "run"
+    _checkpoint(run, 2)
+    recipe = {"output_dir": str(run), "max_steps": 2}
+    (run / "config.json").write_text(rundir.config_json(load_config(recipe)))
+    with pytest.raises(UserError, match=field) as info:
+        rundir.open_run(load_config({**recipe, **change, "max_steps": 4, "resume": "last"}))
+    assert "\n" not in str(info.value)
+    # What a resume may change (more steps, another learning rate, another algorithm without a critic) passes.
+    handle = rundir.open_run(load_config({**recipe, "max_steps": 4, "learning_rate": 1e-5, "algorithm": "reinforce_pp",
+                                          "resume": "last"}))
+    handle.close()
+
+
 def test_checkpoint_commit_and_leftovers(tmp_path):
     folder = tmp_path / "run" / "checkpoint-3"
     _checkpoint(tmp_path / "run", 3)

@@ -408,6 +408,7 @@ def open_run(config: TrainConfig, overwrite: bool = False) -> RunHandle:
         handle.lock = RunLock(run_dir).acquire()
         if config.resume:
             handle.resume = resolve_resume(config.resume, run_dir)
+            check_resume_recipe(config, Path(handle.resume))
             step = global_step_of(handle.resume)
             if step >= config.max_steps and (run_dir / FINAL_DIR).is_dir():
                 raise RunComplete(f"run {run_dir} is complete: step {step} of max_steps {config.max_steps}, "
@@ -427,6 +428,47 @@ def open_run(config: TrainConfig, overwrite: bool = False) -> RunHandle:
         handle.abandon()
         raise
     return handle
+
+
+RESUME_FIXED = ("model", "adapter", "lora.enabled", "lora.r", "lora.alpha", "lora.target_modules", "lora.adapters",
+                "lora.train")
+"""Recipe fields a checkpoint's weights and optimizer state depend on: `--resume` must keep them."""
+
+
+def check_resume_recipe(config: TrainConfig, checkpoint: Path) -> None:
+    """Raise UserError (one line) when `config` changes what the checkpoint's weights and optimizer state are
+    made of (RESUME_FIXED, and whether the algorithm has a critic) against the recipe of the run that wrote it
+    (`config.json` beside the checkpoint; nothing is checked without one). Otherwise torch fails deep in
+    `Optimizer.load_state_dict` ("a different number of parameter groups")."""
+    import dataclasses
+
+    from logicrl.algorithms import get_algorithm
+
+    path = Path(checkpoint).parent / "config.json"
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    now = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+    def value(recipe: dict, dotted: str):
+        for key in dotted.split("."):
+            recipe = recipe.get(key) if isinstance(recipe, dict) else None
+        return recipe
+
+    for dotted in RESUME_FIXED:
+        if value(before, dotted) != value(now, dotted):
+            raise UserError(f"--resume: {checkpoint} was trained with {dotted}={value(before, dotted)!r}, this recipe "
+                            f"says {value(now, dotted)!r}: a checkpoint continues with its own; give another "
+                            "output_dir to start a new run")
+    try:
+        critic_before = get_algorithm(before.get("algorithm", "grpo")).critic is not None
+    except UserError:  # the old run's algorithm is gone (a module no longer importable): nothing to compare
+        return
+    if critic_before != (get_algorithm(config.algorithm).critic is not None):
+        raise UserError(f"--resume: {checkpoint} was trained with algorithm={before.get('algorithm')!r}, this recipe "
+                        f"says {config.algorithm!r}: one has a critic (value head) and the other not, so the "
+                        "checkpoint's optimizer state does not fit; give another output_dir to start a new run")
 
 
 def _write_marker(run_dir: Path, config: TrainConfig) -> None:
