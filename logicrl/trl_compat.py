@@ -264,7 +264,7 @@ class LogicRLTrainer(GRPOTrainer):
     def score_advantages(self, output: dict) -> dict:
         """Replace `output["advantages"]` (local rows) with the estimator's, computed on every process's
         completions; with a critic, also store values, returns and the value mask for the loss."""
-        from logicrl.algorithms import AdvantageBatch
+        from logicrl.algorithms import AdvantageBatch, check_estimator_output
 
         acc = self.accelerator
         per_func = self._last_rewards_per_func
@@ -285,7 +285,8 @@ class LogicRLTrainer(GRPOTrainer):
             num_generations=self.num_generations if self.model.training else self.num_generations_eval,
             values=None if values is None else _gather_rows(acc, values).to(per_func.device),
         )
-        advantages, returns = self.algorithm.estimator(batch, self.recipe)
+        advantages, returns = check_estimator_output(self.algorithm.name, self.algorithm.estimator(batch, self.recipe),
+                                                     *batch.completion_mask.shape)  # every process's rows
         rows = slice(acc.process_index * local_rows, (acc.process_index + 1) * local_rows)
         output["advantages"] = _fit_width(advantages[rows], width).to(mask.device)
         if self.critic is not None:
