@@ -72,6 +72,7 @@ def test_routed_eval_equals_forced_routes_and_reports_per_route(exported, tmp_pa
     (["--adapters", "FINAL", "--route", "vision"], "--route 'vision' names no adapter"),
     (["--adapters", "FINAL", "--adapter", "FINAL/adapters/logic"], "exclusive"),
     (["--adapters", "FINAL/adapters/logic"], "--adapters: expected NAME=PATH"),
+    (["--adapters", "FINAL/no/such"], "--adapters: no such folder"),  # was "expected NAME=PATH" for a typo
     (["--adapters", "logic=FINAL/adapters/logic"], "needs --routing FILE"),
     (["--adapters", "FINAL", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"], "--model <adapter name>"),
 ])

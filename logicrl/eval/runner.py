@@ -520,6 +520,9 @@ def resolve_routing(config: EvalConfig):
     elif "=" not in config.adapters and (Path(config.adapters).expanduser() / ROUTING_FILE).is_file():
         folder = Path(config.adapters).expanduser()
         adapters = read_routing(folder).adapters
+    elif "=" not in config.adapters and "," not in config.adapters and not Path(config.adapters).expanduser().exists():
+        raise UserError(f"--adapters: no such folder {config.adapters!r} (give a routed run's final/ folder, or "
+                        "NAME=PATH[,NAME=PATH...])")
     else:
         adapters = parse_adapters_arg(config.adapters)
     if config.route:
