@@ -142,6 +142,8 @@ def run_show(args) -> int:
     from puzzles.io import load_kk
 
     path = Path(args.file)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder: give a .jsonl or .parquet puzzle file")
     if not path.is_file():
         raise UserError(f"no such puzzle file: {path}")
     try:
