@@ -562,7 +562,7 @@ def _local_tokenizer(model: str):
 
     try:
         return load_tokenizer(model)
-    except (OSError, ValueError):
+    except (OSError, ValueError, UserError):  # best effort: lengths are then counted without it
         return None
 
 
