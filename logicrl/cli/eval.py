@@ -82,6 +82,11 @@ def config_from_args(args) -> EvalConfig:
 def run(args) -> int:
     from logicrl.eval.runner import run_eval
 
-    summary = run_eval(config_from_args(args))
+    config = config_from_args(args)
+    if args.no_progress:  # also the libraries' own bars (transformers' weight loading)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    summary = run_eval(config)
     print(f"samples: {summary['out']}/samples.jsonl  summary: {summary['out']}/summary.json")
     return 0 if summary["problems"] else 1

@@ -126,7 +126,7 @@ def begin_checkpoint(folder: str | Path) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     (folder / SAVING_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
-    _fsync_dir(folder.parent)
+    _fsync(folder.parent)
 
 
 def commit_checkpoint(folder: str | Path) -> None:
@@ -136,9 +136,9 @@ def commit_checkpoint(folder: str | Path) -> None:
     normalize_modes(folder)
     for path in folder.rglob("*"):
         if path.is_file() and path.name != SAVING_MARKER:
-            _fsync_file(path)
+            _fsync(path)
     (folder / SAVING_MARKER).unlink(missing_ok=True)
-    _fsync_dir(folder)
+    _fsync(folder)
 
 
 def normalize_modes(folder: str | Path) -> None:
@@ -153,16 +153,8 @@ def normalize_modes(folder: str | Path) -> None:
                 os.chmod(path, wanted)
 
 
-def _fsync_file(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to disk (best effort: some file systems refuse)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -195,7 +187,7 @@ def replacing_dir(target: str | Path, is_main: bool = True, barrier=None):
     if target.exists():
         os.replace(target, old)
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    _fsync(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
