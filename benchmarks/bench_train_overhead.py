@@ -3,11 +3,11 @@ settings, in one process, alternating runs. Target: our overhead at most 10%.
 
     python benchmarks/bench_train_overhead.py [--steps 8] [--repeats 3] [--algorithm grpo]
 
-What is timed: every optimizer step of `trainer.train()` (generation, rewards, loss, optimizer step, and
-all callbacks: metrics.jsonl, progress bar, reward-component logging), from the start of one step to the
-start of the next. On a shared machine other jobs inflate some steps, so the minimum and the lower
-quartile over all steps are the steadier figures; the median is printed too. Model loading and data
-building are reported separately (once per run, not per step).
+What is timed: every optimizer step of `trainer.train()` (generation, rewards, advantages, loss, optimizer
+step, and all callbacks: metrics.jsonl, progress bar, reward-component logging), from the start of one step
+to the start of the next, as wall time and as this process's CPU time. On a shared machine other jobs
+inflate wall times; with one torch thread (the default) the CPU time is the work done, the steadier figure.
+Model loading and data building are reported separately (once per run, not per step).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def recipe(out_dir, steps, algorithm):
 
 
 def step_timer():
-    """A callback recording the wall time of each optimizer step (step begin to the next step begin)."""
+    """A callback recording each optimizer step's wall time and this process's CPU time (step begin to the
+    next step begin). With one torch thread the CPU time is the work done, whatever else the machine runs."""
     from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
@@ -50,13 +51,13 @@ def step_timer():
             self.marks = []
 
         def on_step_begin(self, args, state, control, **kwargs):
-            self.marks.append(time.perf_counter())
+            self.marks.append((time.perf_counter(), time.process_time()))
 
         def on_train_end(self, args, state, control, **kwargs):
-            self.marks.append(time.perf_counter())
+            self.marks.append((time.perf_counter(), time.process_time()))
 
         def durations(self):
-            return [b - a for a, b in zip(self.marks, self.marks[1:])]
+            return [(b[0] - a[0], b[1] - a[1]) for a, b in zip(self.marks, self.marks[1:])]
 
     return StepTimer()
 
@@ -117,8 +118,10 @@ def main():
             durations, setup = fn(args.steps, "grpo")
             per_step.extend(durations)
             setups.append(setup)
-            print(f"repeat {i + 1}: {name:8s} median {statistics.median(durations):.3f} s/step, "
-                  f"min {min(durations):.3f} (setup {setup:.2f} s)", flush=True)
+            wall = [w for w, _ in durations]
+            cpu = [c for _, c in durations]
+            print(f"repeat {i + 1}: {name:8s} median {statistics.median(wall):.3f} s/step wall, "
+                  f"{statistics.median(cpu):.3f} CPU-s/step (setup {setup:.2f} s)", flush=True)
 
     def quartile(values):
         return statistics.quantiles(values, n=4)[0]
@@ -126,11 +129,14 @@ def main():
     print()
     print(f"embedded model, GRPO, {args.steps} steps x {args.repeats} repeats, 8 completions/step, 64 tokens, "
           f"{args.threads} torch thread(s)")
-    print(f"{'':22s} {'min':>8s} {'q25':>8s} {'median':>8s}  (s/step)")
-    for name, values in (("bare TRL GRPOTrainer", bare), ("logicrl train", ours)):
-        print(f"{name:22s} {min(values):8.3f} {quartile(values):8.3f} {statistics.median(values):8.3f}")
-    for label, stat in (("min", min), ("q25", quartile), ("median", statistics.median)):
-        print(f"overhead ({label:6s}): {(stat(ours) / stat(bare) - 1) * 100:+.1f}% (target <= 10%)")
+    for kind, index in (("wall s/step", 0), ("CPU s/step", 1)):
+        b = [d[index] for d in bare]
+        o = [d[index] for d in ours]
+        print(f"{kind:22s} {'min':>8s} {'q25':>8s} {'median':>8s}")
+        for name, values in (("bare TRL GRPOTrainer", b), ("logicrl train", o)):
+            print(f"{name:22s} {min(values):8.3f} {quartile(values):8.3f} {statistics.median(values):8.3f}")
+        for label, stat in (("min", min), ("q25", quartile), ("median", statistics.median)):
+            print(f"overhead, {kind} ({label:6s}): {(stat(o) / stat(b) - 1) * 100:+.1f}% (target <= 10%)")
     print(f"setup (median): bare {statistics.median(bare_setup):.2f} s, logicrl {statistics.median(ours_setup):.2f} s")
 
 

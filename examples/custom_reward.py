@@ -66,7 +66,7 @@ def train(steps: int) -> None:
         "save_steps": steps,
         "plot": False,
     }
-    result = logicrl.train(config)
+    result = logicrl.train(config, overwrite=True)  # a smoke run: a rerun starts it again
     print(f"trained {result.global_step} steps; model in {result.model_dir}")
     print({k: v for k, v in result.metrics.items() if "reward" in k})
 

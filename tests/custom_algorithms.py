@@ -18,3 +18,20 @@ def centred_advantages(batch, config):
     rewards = torch.nan_to_num(batch.rewards)
     adv = rewards - rewards.mean()
     return adv, adv
+
+
+def wrong_shape_advantages(batch, config):
+    """A broken estimator: one value per group instead of one per completion."""
+    adv = torch.nan_to_num(batch.rewards).view(-1, batch.num_generations).mean(dim=1)
+    return adv, adv
+
+
+def nan_advantages(batch, config):
+    """A broken estimator: NaN advantages (a division by a zero std, say)."""
+    adv = torch.full_like(batch.rewards, float("nan"))
+    return adv, adv
+
+
+def bare_advantages(batch, config):
+    """A broken estimator: advantages without the returns."""
+    return torch.zeros_like(batch.rewards)

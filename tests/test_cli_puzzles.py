@@ -81,6 +81,8 @@ def test_bad_extension_and_show_errors(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
     rc, _, err = run_cli(capsys, "puzzles", "show", str(tmp_path / "missing.jsonl"))
     assert rc == 2 and "no such puzzle file" in err and err.count("\n") == 1
+    rc, _, err = run_cli(capsys, "puzzles", "show", str(tmp_path))  # a folder: said "no such puzzle file"
+    assert rc == 2 and "is a folder" in err and err.count("\n") == 1
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"quiz": "q", "statements": "open(\'x\')"}\n')
     rc, _, err = run_cli(capsys, "puzzles", "show", str(bad))

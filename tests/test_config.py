@@ -74,6 +74,11 @@ def test_example_recipes_load():
         ({"ray": {"num_workers": -1}}, [], "ray.num_workers"),
         ({"data": 3}, [], "data"),
         ({"data": {"kind": "math", "path": __file__}, "warm_start": {"steps": 5}}, [], "warm_start.steps"),
+        # fixed names: too few for the largest puzzle (training or held-out), or names no grader can read
+        ({"data": {"names": ["Al", "Bo"]}}, [], "data.names"),
+        ({"data": {"names": ["Al", "Bo", "Cy"]}, "heldout": {"every_n_steps": 5, "people": [4]}}, [], "data.names"),
+        ({"data": {"names": ["Al", "al", "Cy"]}}, [], "data.names"),
+        ({"data": {"names": ["Mary Ann", "Bo", "Cy"]}}, [], "data.names"),
     ],
 )
 def test_invalid_configs_name_the_field(source, overrides, field):
@@ -136,3 +141,17 @@ def test_round_trip_through_a_plain_dict():
     config = load_config(REPO / "examples" / "qwen7b_logic_rl.yaml", ["ray.num_workers=4", "resume=last"])
     again = load_config(config.to_dict())
     assert again == config
+
+
+@pytest.mark.parametrize("field", ["data.people", "heldout.people", "curriculum.levels", "data.mix"])
+def test_people_out_of_range_name_the_recipes_range(field):
+    """Below and above the range, a recipe's error names the same range, the recipe's (2-12), not the puzzle
+    generator's 2-16 (a user told "within 2-16" who then asked for 14 was refused again)."""
+    from logicrl.config import MAX_TRAIN_PEOPLE
+    from puzzles import MIN_PEOPLE
+
+    for bad in (MIN_PEOPLE - 1, MAX_TRAIN_PEOPLE + 1):
+        override = (f"data.mix=[{{task: kk, people: [{bad}]}}]" if field == "data.mix" else f"{field}={bad}")
+        with pytest.raises(UserError) as info:
+            load_config(None, [override])
+        assert f"{MIN_PEOPLE}..{MAX_TRAIN_PEOPLE}" in str(info.value), str(info.value)

@@ -33,6 +33,9 @@ def exit_code(argv) -> int:
         (["--benchmark", "aime24", "--data-dir", "/no/such/dir"], "not a directory"),
         (["--benchmark", "kk", "--model", "./no/such/model"], "does not exist"),
         (["--model", "embedded"], "--benchmark"),
+        (["--benchmark", "kk:3", "--kk-names", "Al,al,Bo"], "--kk-names"),  # two people no answer tells apart
+        (["--benchmark", "kk:3", "--kk-names", "Mary Ann,Bo,Cy"], "--kk-names"),  # a name no grader reads
+        (["--benchmark", "kk:2", "--kk-count", "1000"], "found only 399"),  # more than exist
     ],
 )
 def test_bad_input_one_line_exit_2(argv, needle, tmp_path, capsys):
@@ -49,6 +52,18 @@ def test_unreadable_data_file_exit_2(tmp_path, capsys):
     assert main(["eval", "--benchmark", str(bad), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "line 2 is not valid JSON" in err and err.count("\n") == 1
+
+
+def test_compact_style_on_math_is_a_one_line_error(tmp_path, capsys):
+    """`--prompt-style compact` (K&K only) on a math benchmark ended in a ValueError traceback (exit 1)."""
+    data = tmp_path / "math.jsonl"
+    data.write_text('{"problem": "1+1", "answer": 2}\n')
+    out = tmp_path / "o"
+    assert exit_code(["eval", "--benchmark", str(data), "--prompt-style", "compact", "--out", str(out),
+                      "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "compact" in err and err.count("\n") == 1, err
+    assert not out.exists()
 
 
 @pytest.mark.slow

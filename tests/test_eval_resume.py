@@ -70,6 +70,34 @@ def test_rerun_with_other_settings_is_refused(tmp_path):
         run_eval(config(tmp_path, limit=2, model="other"), backend=CountingBackend())
 
 
+def test_rerun_after_the_weights_changed_is_refused(tmp_path):
+    """The same command after retraining into the same folder (`logicrl train --overwrite`, then `logicrl eval
+    --model runs/x/final` again) used to resume: the old weights' samples were reported as the new model's."""
+    import os
+
+    model = tmp_path / "run" / "final"
+    model.mkdir(parents=True)
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"old weights")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v1")
+    run_eval(config(tmp_path, limit=2, model=str(model), adapter=str(adapter)), backend=CountingBackend())
+    # The same weights resume (nothing left to generate)...
+    again = run_eval(config(tmp_path, limit=2, model=str(model), adapter=str(adapter)), backend=None)
+    assert again["generated_now"] == 0
+    # ...other weights under the same path, of the model or of the adapter, do not.
+    first = weights.stat()
+    weights.write_bytes(b"new weights!")
+    with pytest.raises(UserError, match="weights"):
+        run_eval(config(tmp_path, limit=2, model=str(model), adapter=str(adapter)), backend=CountingBackend())
+    weights.write_bytes(b"old weights")
+    os.utime(weights, ns=(first.st_atime_ns, first.st_mtime_ns))  # the model as it was: only the adapter differs
+    (adapter / "adapter_model.safetensors").write_bytes(b"adapter v2")
+    with pytest.raises(UserError, match="weights"):
+        run_eval(config(tmp_path, limit=2, model=str(model), adapter=str(adapter)), backend=CountingBackend())
+
+
 def test_corrupt_middle_line_is_refused(tmp_path):
     run_eval(config(tmp_path, limit=2), backend=CountingBackend())
     samples = tmp_path / "out" / "samples.jsonl"
@@ -130,3 +158,20 @@ def test_real_kill_then_rerun_with_the_embedded_model(tmp_path):
         assert after[: len(before)] == before
     summary = json.loads((out / "summary.json").read_text())
     assert summary["total_samples"] == 24 and summary["generated_now"] == 24 - partial_count
+
+
+def test_default_out_names_the_run_of_a_final_model(tmp_path, monkeypatch):
+    """Every run's model is `<run>/final`: the default --out was eval_out/final/<benchmark> for all of them, so
+    evaluating a second run stopped with "holds a run with model=...". The run's name is part of it now."""
+    from logicrl.eval.runner import default_out_dir
+
+    monkeypatch.chdir(tmp_path)
+    for folder in ("runs/a/final", "runs/b/final", "runs/demo/rl/final", "runs/a/checkpoint-20", "models/qwen"):
+        (tmp_path / folder).mkdir(parents=True)
+    outs = {m: default_out_dir(EvalConfig(model=m, benchmark="kk:3")).as_posix()
+            for m in ("runs/a/final", "runs/b/final", "runs/demo/rl/final", "runs/a/checkpoint-20", "models/qwen",
+                      "Qwen/Qwen2.5-7B-Instruct")}
+    assert outs == {"runs/a/final": "eval_out/a--final/kk_3", "runs/b/final": "eval_out/b--final/kk_3",
+                    "runs/demo/rl/final": "eval_out/demo--rl--final/kk_3",
+                    "runs/a/checkpoint-20": "eval_out/a--checkpoint-20/kk_3", "models/qwen": "eval_out/qwen/kk_3",
+                    "Qwen/Qwen2.5-7B-Instruct": "eval_out/Qwen--Qwen2.5-7B-Instruct/kk_3"}

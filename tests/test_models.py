@@ -120,6 +120,15 @@ def test_missing_paths_are_user_errors(tmp_path):
         models.load_model_and_tokenizer(str(tmp_path / "file.txt"))
     with pytest.raises(UserError, match="adapter"):
         models.load_model_and_tokenizer("embedded", adapter=tmp_path)
+    # A folder without a model: a routed run's final/ (`--model runs/x/final`, as for any other run) or an
+    # empty one ended in transformers' ValueError traceback ("Unrecognized model ... model_type").
+    routed = tmp_path / "routed" / "final"
+    routed.mkdir(parents=True)
+    (routed / "routing.json").write_text("{}")
+    with pytest.raises(UserError, match="--adapters"):
+        models.load_model_and_tokenizer(str(routed))
+    with pytest.raises(UserError, match="no config.json"):
+        models.load_model_and_tokenizer(str(tmp_path / "routed"))
 
 
 def test_adapter_round_trip(embedded, tmp_path):

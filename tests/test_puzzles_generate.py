@@ -168,3 +168,50 @@ def test_same_bytes_across_processes_with_different_hash_seeds(tmp_path):
 def test_asking_for_more_distinct_puzzles_than_exist_fails_cleanly():
     with pytest.raises(RuntimeError, match="found only \\d+ distinct puzzles with 2 people"):
         generate_kk(2, 100_000, seed=0)
+
+
+@pytest.mark.parametrize("names, msg", [
+    (["Mary Ann", "Bob", "Carl"], "one word of letters"),   # the graders read a name as one word
+    (["Alice", "alice", "Bob"], "twice"),                   # two people the answer cannot tell apart
+    (["", "Bob", "Carl"], "one word of letters"),
+    (["Knightley", "Bob", "Carl"], "role word"),            # Logic-RL's parser counts role words
+    (["Al", "Bo"], "need 3 names"),
+])
+def test_with_names_refuses_names_the_graders_cannot_read(names, msg):
+    """A correct answer told with such names scores as wrong or unparseable (measured: -1 instead of 3), so the
+    puzzle is refused instead of silently training on unreadable answers."""
+    import rewards
+    from puzzles import with_names
+
+    p = generate_kk(3, 1, seed=0)[0]
+    with pytest.raises(ValueError, match=msg):
+        with_names(p, names)
+    good = with_names(p, ["Al", "Bo", "Cy"])
+    completion = f"<think>{'we check every case of the claims in turn here ' * 3}</think><answer>{good.solution_text_format}</answer>"
+    for preset in ("logic_rl", "partial"):
+        assert rewards.get("kk", preset=preset)([good.quiz], [completion], solution_text_format=[good.solution_text_format],
+                                                roles=[list(good.roles)]) == [3.0]
+
+
+def test_generated_names_never_hold_the_puzzles_role_words():
+    """The uncommon pool has "Theron", which holds "hero": with hero/villain roles a correct answer scored -1
+    under Logic-RL's scorer (it counts role words). Such a name is swapped for a clean one from the pool; the
+    other puzzles of the set stay exactly as they were."""
+    import rewards
+
+    made = generate_kk(4, 200, seed=1, roles=("hero", "villain"), uncommon_names=True)
+    knights = generate_kk(4, 200, seed=1, uncommon_names=True)  # the same draws: only the role words differ
+    assert [p.statements for p in made] == [p.statements for p in knights]
+    swapped = 0
+    for hero, knight in zip(made, knights):
+        swapped += "Theron" in knight.names
+        assert [h for h, k in zip(hero.names, knight.names) if k != "Theron"] == \
+            [k for k in knight.names if k != "Theron"]  # only the name holding "hero" is replaced
+    assert swapped > 0
+    assert all("hero" not in n.lower() and "villain" not in n.lower() for p in made for n in p.names)
+    assert all(len(set(p.names)) == p.n_people for p in made)
+    kk = rewards.get("kk", preset="logic_rl")
+    reasoning = "we check every case of the claims in turn here " * 3
+    for p in made:
+        completion = f"<think>{reasoning}</think><answer>{p.solution_text_format}</answer>"
+        assert kk([p.quiz], [completion], solution_text_format=[p.solution_text_format], roles=[list(p.roles)]) == [3.0]

@@ -4,6 +4,7 @@ gloo, DeepSpeed ZeRO-2/3), fault tolerance of training workers and reward actors
 One head serves the module; it is stopped (its process group killed) even when a test fails.
 """
 
+import importlib.util
 import json
 import os
 import signal
@@ -105,6 +106,18 @@ def _pgid(pid):
         return None
 
 
+def other_python_on_path(tmp_path: Path) -> str:
+    """A PATH whose `python` and `logicrl` are another installation's (no ray, no logicrl), as on a cluster
+    whose nodes have their own Python first on PATH."""
+    fake = tmp_path / "other-python-bin"
+    fake.mkdir()
+    for name in ("python", "python3", "logicrl"):
+        script = fake / name
+        script.write_text(f"#!/bin/sh\necho \"{name}: No module named 'ray'\" >&2\nexit 1\n")
+        script.chmod(0o755)
+    return f"{fake}:/usr/bin:/bin"
+
+
 def test_submit_job_trains_and_writes_checkpoint_and_metrics(head, tmp_path, capsys):
     import yaml
 
@@ -112,7 +125,10 @@ def test_submit_job_trains_and_writes_checkpoint_and_metrics(head, tmp_path, cap
 
     job_dir, out = tmp_path / "job", tmp_path / "out"
     job_dir.mkdir()
-    (job_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe(out, save_steps=2)))
+    # `logicrl submit` runs the job with this interpreter by its absolute path: another Python first on
+    # the cluster's PATH does not matter.
+    hostile = {"runtime_env": {"env_vars": {"PATH": other_python_on_path(tmp_path)}}}
+    (job_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe(out, save_steps=2, ray=hostile)))
     rc = main(["submit", "--config", str(job_dir / "recipe.yaml"), "--working-dir", str(job_dir),
                "--address", head.dashboard_url, "--wait", "--timeout", "240", "max_steps=2"])
     printed = capsys.readouterr().out
@@ -125,7 +141,9 @@ def test_submit_job_trains_and_writes_checkpoint_and_metrics(head, tmp_path, cap
 
 
 def test_plain_ray_job_submit_runs_logicrl_train(head, tmp_path):
-    """`ray job submit --working-dir DIR -- python -m logicrl train --config recipe.yaml` (Ray's own CLI)."""
+    """docs/ray.md's form, `ray job submit --working-dir DIR -- /abs/.venv/bin/python -m logicrl train --config
+    recipe.yaml` (Ray's own CLI), on a cluster whose PATH has another Python: the venv's interpreter by its
+    absolute path works where a bare `python -m logicrl` (the form docs/ray.md used to show) does not."""
     import subprocess
     import sys
 
@@ -135,20 +153,41 @@ def test_plain_ray_job_submit_runs_logicrl_train(head, tmp_path):
     job_dir.mkdir()
     (job_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe(out, max_steps=1)))
     ray_cli = str(Path(sys.executable).with_name("ray"))
-    proc = subprocess.run([ray_cli, "job", "submit", "--address", head.dashboard_url, "--working-dir", str(job_dir),
-                           "--", sys.executable, "-m", "logicrl", "train", "--config", "recipe.yaml"],
-                          capture_output=True, text=True, timeout=240, check=False)
+    hostile = json.dumps({"env_vars": {"PATH": other_python_on_path(tmp_path)}})
+
+    def ray_job_submit(*entrypoint):
+        return subprocess.run([ray_cli, "job", "submit", "--address", head.dashboard_url, "--working-dir",
+                               str(job_dir), "--runtime-env-json", hostile, "--", *entrypoint],
+                              capture_output=True, text=True, timeout=240, check=False)
+
+    bare = ray_job_submit("python", "-m", "logicrl", "train", "--config", "recipe.yaml")
+    assert bare.returncode != 0 and "No module named 'ray'" in bare.stdout + bare.stderr
+    proc = ray_job_submit(sys.executable, "-m", "logicrl", "train", "--config", "recipe.yaml")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "succeeded" in proc.stdout.lower()
     assert metrics_steps(out) == [1] and (out / "final" / "config.json").is_file()
 
 
-def test_ray_train_two_workers_gloo(head, tmp_path):
+def test_ray_train_two_workers_gloo(head, tmp_path, capfd):
     from logicrl.training import train
+    from logicrl.training.rundir import LOCK_FILE, RunLock
 
     out = tmp_path / "run"
     result = train(recipe(out, ray={"num_workers": 2, "address": head.address}))
     assert result.global_step == 2
+    RunLock(out).acquire().release()  # the driver held the lock (the workers share the folder) and let it go
+    assert not (out / LOCK_FILE).exists()
+    # The workers' output reaches the driver once per line, without the bytecode dump that Ray Train's
+    # print patch made of dill's `dis` capture when `datasets` fingerprints the prompts.
+    logs = ""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and logs.count("[logicrl.ray] worker rank=") < 2:
+        time.sleep(0.5)
+        captured = capfd.readouterr()
+        logs += captured.out + captured.err
+    assert logs.count("[logicrl.ray] worker rank=0/2 start") == 1, logs[-3000:]
+    assert logs.count("[logicrl.ray] worker rank=1/2 start") == 1, logs[-3000:]
+    assert "LOAD_GLOBAL" not in logs and "RETURN_VALUE" not in logs
     assert metrics_steps(out) == [1, 2]  # rank 0 writes metrics, once per step
     starts = attempts(out)
     assert sorted(a["rank"] for a in starts) == [0, 1] and {a["world_size"] for a in starts} == {2}
@@ -271,3 +310,43 @@ def test_parallel_puzzles_are_deterministic_and_match_the_chunked_generator(head
                 reference.append(p)
     assert [p.quiz for p in first] == [p.quiz for p in reference]
     assert all(len(p.solution) == 3 for p in first)
+
+
+def test_rollout_engine_that_cannot_start_is_a_one_line_error(head, tmp_path, capsys):
+    """`ray.rollout_engines` in an environment without vLLM (this one: the engines' actors run this Python):
+    `logicrl train` stops at start-up with one line naming the field and exit code 2, and no engine is left."""
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here: the engines would start")
+    import yaml
+    from ray.util.state import list_actors
+
+    from logicrl.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_with_engines(tmp_path / "run", head.address)))
+    assert main(["train", "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]  # (the model's load bar is also there)
+    assert len(errors) == 1 and errors[0] == err.strip().splitlines()[-1], err[-2000:]
+    assert errors[0].startswith("logicrl: error: config field ray.rollout_engines: engine 0 cannot start: vLLM is "
+                                "not installed"), errors
+    alive = list_actors(filters=[("class_name", "=", "RolloutEngine"), ("state", "=", "ALIVE")], limit=100)
+    assert alive == []
+
+
+def test_rollout_engines_that_cannot_be_placed_are_a_one_line_error(head, tmp_path):
+    from logicrl.config import load_config
+    from logicrl.errors import UserError
+    from logicrl.ray.rollout_dispatch import start_engines
+
+    config = load_config(recipe_with_engines(tmp_path / "run", head.address, rollout_engine_cpus=64))
+    with pytest.raises(UserError, match="ray.rollout_engines: 1 engines of .* cannot be placed") as info:
+        start_engines(config)
+    assert "\n" not in str(info.value)
+
+
+def recipe_with_engines(out: Path, address: str, **ray_overrides) -> dict:
+    return recipe(out, max_steps=1, rollout_backend="vllm_lora", lora={"enabled": True, "r": 8},
+                  ray={"address": address, "rollout_engines": 1, "rollout_engine_cpus": 0.5,
+                       "rollout_start_timeout": 120, **ray_overrides})

@@ -49,8 +49,13 @@ def test_validate_settings_names_the_bad_field():
         validate_settings(RaySettings(backend="mpi"))
     with pytest.raises(UserError, match="ray.rendezvous"):
         validate_settings(RaySettings(rendezvous="etcd"))
-    with pytest.raises(UserError, match="ray.rollout_engines"):
-        validate_settings(RaySettings(rollout_engines=2))
+    validate_settings(RaySettings(rollout_engines=2, rollout_engine_cpus=0.5))
+    with pytest.raises(UserError, match="ray.rollout_placement"):
+        validate_settings(RaySettings(rollout_engines=2, rollout_placement="pack"))
+    with pytest.raises(UserError, match="ray.rollout_engine_cpus"):
+        validate_settings(RaySettings(rollout_engines=2, rollout_engine_cpus=0, rollout_engine_gpus=0))
+    with pytest.raises(UserError, match="ray.rollout_engine_threads"):
+        validate_settings(RaySettings(rollout_engine_threads=-1))
     with pytest.raises(UserError, match="ray.cpus_per_worker"):
         validate_settings(RaySettings(cpus_per_worker=-1))
 
@@ -89,6 +94,8 @@ def test_submit_prepare_builds_the_train_entrypoint(tmp_path, monkeypatch):
     assert runtime_env["env_vars"]["A"] == "1" and runtime_env["env_vars"]["HF_HUB_OFFLINE"] == "1"
     assert ".venv/" in runtime_env["excludes"]
     assert shlex.split(build_entrypoint("r.yaml", [], python="python"))[:3] == ["python", "-m", "logicrl"]
+    assert shlex.split(build_entrypoint("r.yaml", ["max_steps=2"], flags=["--resume"]))[-2:] == ["max_steps=2",
+                                                                                               "--resume"]
 
 
 def test_submit_rejects_bad_input_with_one_line(tmp_path, capsys):
@@ -109,6 +116,13 @@ def test_submit_rejects_bad_input_with_one_line(tmp_path, capsys):
     assert main(["submit", "--config", str(outside), "--working-dir", str(tmp_path), "--no_such=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown config field no_such" in err[0]
+    # Flags that contradict each other stop here, before any upload or contact with Ray (the job used to be
+    # submitted and fail on the cluster; --timeout without --wait was ignored).
+    for flags, says in ((["--resume", "--overwrite"], "exclude each other"), (["--timeout", "5"], "--wait")):
+        assert main(["submit", "--config", str(outside), "--working-dir", str(tmp_path),
+                     "--address", "http://127.0.0.1:9", *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
 
 
 def test_resolve_address(monkeypatch):
@@ -154,3 +168,58 @@ def test_submit_to_a_local_head_keeps_a_relative_output_dir_where_a_local_run_pu
     # A remote cluster gets the recipe unchanged (the note on stderr says why that is risky).
     submit("r.yaml", [], address="http://10.1.2.3:8265", working_dir=tmp_path)
     assert shlex.split(_FakeJobClient.submitted[1][1])[6:] == []
+
+
+def _fake_run(folder: Path, marker: bool = True) -> None:
+    (folder / "checkpoint-2").mkdir(parents=True)
+    (folder / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')
+    (folder / "checkpoint-2" / "model.safetensors").write_bytes(b"w" * 1000)
+    (folder / "metrics.jsonl").write_text('{"step": 1}\n')
+    (folder / "config.json").write_text('{"algorithm": "grpo", "data": {}}')
+    if marker:
+        (folder / "logicrl_run.json").write_text("{}")
+
+
+def test_submit_ships_code_not_run_outputs_wherever_they_are(tmp_path):
+    import zipfile
+
+    from logicrl.ray.submit import build_package
+
+    wd = tmp_path / "project"
+    (wd / "pkg").mkdir(parents=True)
+    (wd / "pkg" / "code.py").write_text("x = 1\n")
+    (wd / "data").mkdir()
+    (wd / "data" / "kk.jsonl").write_text('{"quiz": "q"}\n')  # data is shipped
+    (wd / "recipe.yaml").write_text(f"output_dir: {tmp_path / 'out'}\n")
+    _fake_run(wd / "experiments" / "x")  # --output_dir=experiments/x
+    _fake_run(wd / "demo2" / "rl")  # logicrl demo --out demo2: its RL run ...
+    (wd / "demo2" / "warm_start").mkdir()  # ... and the warm-start model it wrote
+    (wd / "demo2" / "warm_start" / "model.safetensors").write_bytes(b"w" * 1000)
+    (wd / "demo2" / "warm_start" / "logicrl_recipe.json").write_text("{}")
+    _fake_run(wd / "old_run", marker=False)  # a run from before the marker file existed
+    (wd / "demo2" / "summary.json").write_text("{}")
+    _, runtime_env, _ = prepare(wd / "recipe.yaml", [], working_dir=wd)
+    assert {"/experiments/x/", "/demo2/rl/", "/demo2/warm_start/", "/old_run/"} <= set(runtime_env["excludes"])
+    package = build_package(runtime_env, tmp_path / "wd.zip")
+    names = set(zipfile.ZipFile(package).namelist())
+    assert {"pkg/code.py", "data/kk.jsonl", "recipe.yaml", "demo2/summary.json"} <= names
+    assert not [n for n in names if n.startswith(("experiments/", "demo2/rl", "demo2/warm_start", "old_run"))]
+
+
+def test_submit_measures_the_upload_and_names_the_largest_folders(tmp_path, capsys):
+    import os
+
+    from logicrl.ray.submit import build_package
+
+    wd = tmp_path / "project"
+    (wd / "big").mkdir(parents=True)
+    (wd / "big" / "blob.bin").write_bytes(os.urandom(300_000))  # incompressible
+    (wd / "small.py").write_text("x = 1\n")
+    (wd / "recipe.yaml").write_text(f"output_dir: {tmp_path / 'out'}\n")
+    _, runtime_env, _ = prepare(wd / "recipe.yaml", [], working_dir=wd)
+    with pytest.raises(UserError) as info:
+        build_package(runtime_env, tmp_path / "wd.zip", max_bytes=200_000)
+    message = str(info.value)
+    assert "\n" not in message and "0.3 MiB" in message and "at most 0.2 MiB" in message
+    assert "largest: big/ 0.3 MiB" in message
+    assert build_package(runtime_env, tmp_path / "ok.zip", max_bytes=10**6).stat().st_size > 300_000

@@ -98,6 +98,22 @@ def test_custom_estimator_given_by_path_trains(tmp_path):
     assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
 
 
+@pytest.mark.parametrize("estimator, says", [
+    ("wrong_shape_advantages", "shape"),
+    ("nan_advantages", "not finite"),
+    ("bare_advantages", "(advantages, returns)"),
+])
+def test_a_broken_estimator_is_named_not_trained_on(tmp_path, estimator, says):
+    """A custom estimator's bad output used to end in an IndexError deep in TRL (wrong shape), or, with NaN
+    advantages, to train on: every weight of the final model became NaN and the run reported success."""
+    from logicrl.training import train
+
+    with pytest.raises(UserError, match=f"custom_algorithms:{estimator}") as info:
+        train(small_recipe(tmp_path / "run", algorithm=f"custom_algorithms:{estimator}", max_steps=1))
+    assert says in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "run" / "final").exists()
+
+
 def test_algorithm_is_validated_against_the_registry_not_a_fixed_list(tmp_path):
     import custom_algorithms  # noqa: F401 (registers "centred")
 

@@ -98,3 +98,18 @@ def test_math_data_errors_name_the_field(tmp_path):
     bad.write_text('{"question": "1+1", "answer": "2"}\n')
     with pytest.raises(UserError, match="data.path"):
         train(small_recipe(tmp_path / "run", data={"kind": "math", "path": str(bad)}, rewards=[{"name": "math"}]))
+
+
+def test_custom_reward_example_runs_twice(tmp_path, monkeypatch, capsys):
+    """examples/custom_reward.py trains into runs/custom_reward: a second run of the README's example used to stop
+    with a UserError traceback telling the user about --resume / --overwrite, flags the example does not have."""
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "custom_reward_example", Path(__file__).resolve().parents[1] / "examples" / "custom_reward.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        example.train(1)
+        assert "trained 1 steps" in capsys.readouterr().out

@@ -48,13 +48,13 @@ def tokenizer():
 def test_rows_carry_the_eval_prompts_and_the_level(tmp_path, tokenizer):
     for mode in ("global", "online"):
         config = recipe(tmp_path, data={"prompt_style": "chat"}, sokoban={"mode": mode})
-        dataset, levels = build_sokoban_dataset(config, tokenizer)
+        dataset, levels = build_sokoban_dataset(config)
         assert len(dataset) == len(levels) == 4 and all(lv.config == "small-v0" for lv in levels)
         row = dataset[0]
         settings = AgentSettings(mode=mode, observation="text")
         assert row["prompt"] == first_conversation(SokobanEpisode(levels[0]), settings)
         assert Level.from_xsb(row["level"]) == levels[0] and row["optimal_moves"] == levels[0].optimal_moves
-    compact, levels = build_sokoban_dataset(recipe(tmp_path), tokenizer)
+    compact, levels = build_sokoban_dataset(recipe(tmp_path))
     assert compact[0]["prompt"] == compact_prompt(levels[0], "global")
     # The reward of the optimal plan is 1 (scale unit), of no plan 0.
     fn = rewards.get("sokoban", scale="unit")

@@ -218,6 +218,58 @@ def test_lora_grpo_with_adapter_sync_rollouts(vllm_env, tmp_path, warm_start_ste
     assert result["rollout_timings"]["adapter_sync_seconds"] > 0
 
 
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_eval_routed_adapters_vllm_matches_hf_per_route(vllm_env, tmp_path):
+    """`logicrl eval --adapters FINAL` (a routing.json sending task a -> logic, b -> math) on vLLM, one engine with
+    both adapters and one LoRARequest per prompt, against the hf backend: greedy completions identical problem by
+    problem, and the two routes answer differently (each prompt really got its own adapter)."""
+    final = tmp_path / "final"
+    run_vllm([__file__, "make-routed-adapters", str(final)], vllm_env)
+    bench = tmp_path / "mixed.jsonl"
+    bench.write_text("".join(json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i),
+                                         "task": "ab"[i % 2]}) + "\n" for i in range(4)))
+    common = ["-m", "logicrl", "eval", "--benchmark", str(bench), "--temperature", "0", "--prompt-style", "base",
+              "--max-tokens", str(MAX_TOKENS), "--no-progress", "--adapters", str(final)]
+    outs = {}
+    for backend in ("vllm", "hf"):
+        run_vllm([*common, "--backend", backend, "--batch-size", "4", "--out", str(tmp_path / backend)], vllm_env)
+        outs[backend] = read_samples(tmp_path / backend)
+    assert outs["vllm"].keys() == outs["hf"].keys() and len(outs["vllm"]) == 4
+    for key, row in outs["vllm"].items():
+        assert row["route"] == ("logic" if int(key[0]) % 2 == 0 else "math")
+        assert row["completion"].strip() and row["completion"] == outs["hf"][key]["completion"], key
+    summary = json.loads((tmp_path / "vllm" / "summary.json").read_text())
+    assert set(summary["routes"]) == {"logic", "math"}
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_routed_adapters_grpo_with_one_vllm_engine(vllm_env, tmp_path):
+    """GRPO with two routed adapters (K&K -> logic, arithmetic -> math) and `rollout_backend: vllm_lora`: one
+    engine (max_loras 2) serves both; at every sync each adapter gets a new LoRA name and id; each adapter's greedy
+    output from the engine equals HF generate with that adapter switched on; the sampled rollouts' vLLM logprobs
+    equal the trainer's routed log-probs (each row under its own adapter)."""
+    report = tmp_path / "report.json"
+    run_vllm([__file__, "train-routed", str(tmp_path / "run"), str(report)], vllm_env)
+    result = json.loads(report.read_text())
+    assert result["max_loras"] == 2
+    checks = result["checks"]
+    assert [c["step"] for c in checks] == list(range(result["max_steps"] + 1))
+    names = [(n, i) for c in checks for n, i in c["requests"].values()]
+    assert len({n for n, _ in names}) == len({i for _, i in names}) == len(names)  # new name and id per version
+    for check in checks:
+        for route in ("logic", "math"):
+            assert check["vllm"][route] == check["hf"][route], (check["step"], route)
+            assert check["vllm"][route], route  # some text
+    rollout_checks = checks[:-1]
+    assert all(c["logprob_diff_routed"] < 1e-3 for c in rollout_checks), rollout_checks
+    assert any(c["rollout_routes"] == ["logic", "math"] for c in rollout_checks)  # a batch mixed both adapters
+    # the adapters moved: the last outputs differ from the first (a fresh LoRA starts as the base)
+    assert any(checks[-1]["vllm"][r] != checks[0]["vllm"][r] for r in ("logic", "math"))
+    assert (tmp_path / "run" / "final" / "adapters" / "math" / "adapter_config.json").is_file()
+
+
 # ------------------------------------------------------------------------------------------- subprocess side
 # Everything below runs in .venv-vllm, started by the tests above.
 
@@ -359,6 +411,106 @@ def train(run_dir: str, report_path: str, warm_start_steps: str = "0") -> None:
     Path(report_path).write_text(json.dumps(report))
 
 
+def make_routed_adapters(folder: str) -> None:
+    """Two random adapters (logic r=8, math r=16) on the embedded model exported as a routed run's final/."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from logicrl.models import default_lora_targets, load_model_and_tokenizer, resolve_model_path
+    from logicrl.routing import Router
+    from logicrl.training.adapters import Routing, export_adapters
+
+    model, _ = load_model_and_tokenizer("embedded")
+    torch.manual_seed(0)
+    targets = default_lora_targets(model)
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=targets,
+                                                  init_lora_weights=False), adapter_name="logic")
+    peft_model.add_adapter("math", LoraConfig(r=16, lora_alpha=32, target_modules=targets, init_lora_weights=False))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(0.3)
+    router = Router(by="task", map={"a": "logic", "b": "math"})
+    export_adapters(peft_model, folder, Routing(router, ["logic", "math"], ["logic", "math"]),
+                    base_model=resolve_model_path("embedded"))
+
+
+class CheckedRoutedRollout:
+    """Wraps a routed AdapterSyncRollout: after each sync, each adapter's greedy output from the engine against HF
+    generate with that adapter on; the sampled rollouts' logprobs against the trainer's, row by row under its
+    route."""
+
+    def __init__(self, rollout, prompts_by_route, max_tokens):
+        self.rollout, self.prompts_by_route, self.max_tokens = rollout, prompts_by_route, max_tokens
+        self.checks = []
+
+    def __call__(self, prompts, trainer):
+        routes = list(trainer.batch_routes)
+        output = self.rollout(prompts, trainer)
+        if not self.checks or self.checks[-1]["step"] != trainer.state.global_step:
+            self.check(trainer)
+            from logicrl.training.adapters import use_route
+
+            model = trainer.accelerator.unwrap_model(trainer.model)
+            live = []
+            for prompt, completion, route in zip(output["prompt_ids"], output["completion_ids"], routes, strict=True):
+                with use_route(model, route, trainer.routing.trained):
+                    live.extend(hf_logprobs(model, [prompt], [completion], trainer.args.temperature))
+            vllm = [x for row in output["logprobs"] for x in row]
+            self.checks[-1]["logprob_diff_routed"] = max(abs(a - b) for a, b in zip(vllm, live, strict=True))
+            self.checks[-1]["rollout_routes"] = sorted(set(routes))
+        return output
+
+    def check(self, trainer):
+        from logicrl.training.adapters import use_route
+
+        self.rollout.sync(trainer)
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        check = {"step": int(trainer.state.global_step), "vllm": {}, "hf": {},
+                 "requests": {a: (p.lora_name, p.lora_int_id) for a, p in self.rollout.publisher.current.items()}}
+        for route, prompts in self.prompts_by_route.items():
+            check["vllm"][route] = self.rollout.greedy_token_ids(prompts, self.max_tokens, routes=[route] * len(prompts))
+            with use_route(model, route, trainer.routing.trained):
+                check["hf"][route] = hf_greedy(trainer, self.rollout.tokenizer, prompts, self.max_tokens)
+        self.checks.append(check)
+
+
+def train_routed(run_dir: str, report_path: str) -> None:
+    from logicrl.config import load_config
+    from logicrl.training import build_trainer, run_trainer
+
+    sys.path.append(str(Path(__file__).parent))
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    arith = Path(run_dir) / "arith.jsonl"
+    arith.write_text("".join(json.dumps({"problem": f"What is {a} + {a + 3}?", "answer": str(2 * a + 3)}) + "\n"
+                             for a in range(8)))
+    config = {
+        "model": "embedded", "output_dir": run_dir, "rollout_backend": "vllm_lora", "seed": 0,
+        "lora": {"enabled": True, "r": 8, "alpha": 16, "dropout": 0.0,
+                 "adapters": {"logic": {}, "math": {"r": 16, "alpha": 32}},
+                 "routing": {"by": "task", "map": {"kk": "logic", "arith": "math"}}},
+        "learning_rate": 0.05, "max_steps": 2, "per_device_train_batch_size": 16, "num_generations": 4,
+        "max_completion_length": 16, "temperature": 1.0,
+        "data": {"prompt_style": "compact", "mix": [
+            {"task": "kk", "kind": "kk", "people": [2], "count": 8},
+            {"task": "arith", "kind": "math", "path": str(arith), "prompt_style": "base"}]},
+        "rewards": [{"name": "test_vllm:letter_e_share"}],
+        "save_steps": 1000, "progress_bar": False, "plot": False, "report_to": ["none"],
+    }
+    trainer, run_dir_path = build_trainer(config)
+    data = trainer.train_dataset
+    prompts_by_route = {r: [data[i]["prompt"] for i in range(len(data)) if data[i]["route"] == r][:2]
+                        for r in ("logic", "math")}
+    checked = CheckedRoutedRollout(trainer.rollout_func, prompts_by_route, MAX_TOKENS)
+    trainer.rollout_func = checked
+    run_trainer(trainer, run_dir_path, load_config(config))
+    checked.check(trainer)
+    report = {"max_steps": config["max_steps"], "checks": checked.checks,
+              "max_loras": checked.rollout.engine_options["max_loras"]}
+    Path(report_path).write_text(json.dumps(report))
+
+
 if __name__ == "__main__":  # vLLM spawns worker processes: keep the work behind this guard
     command, *rest = sys.argv[1:]
-    {"make-adapter": make_adapter, "train": train}[command](*rest)
+    {"make-adapter": make_adapter, "train": train, "train-routed": train_routed,
+     "make-routed-adapters": make_routed_adapters}[command](*rest)

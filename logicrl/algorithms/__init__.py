@@ -108,6 +108,27 @@ def get_algorithm(name: str) -> Algorithm:
                     f"or 'package.module:function', or an entry point in group {ENTRY_POINT_GROUP!r})")
 
 
+def check_estimator_output(name: str, out, rows: int, width: int):
+    """`out`, an estimator's return value for a batch of `rows` completions `width` tokens wide, as
+    (advantages, returns) after checking the contract: a pair of tensors, each (rows,) or (rows, width),
+    every advantage finite. Raises UserError naming the algorithm otherwise (a wrong shape failed deep in TRL;
+    NaN advantages made every weight NaN while the run reported success)."""
+    import torch
+
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise UserError(f"algorithm {name!r} must return (advantages, returns), two tensors; got "
+                        f"{type(out).__name__}")
+    for label, t in zip(("advantages", "returns"), out):
+        if tuple(t.shape) not in ((rows,), (rows, width)):
+            raise UserError(f"algorithm {name!r} returned {label} of shape {tuple(t.shape)}; expected ({rows},) or "
+                            f"({rows}, {width}): one value per completion, or per completion token")
+    bad = int((~torch.isfinite(out[0])).sum())
+    if bad:
+        raise UserError(f"algorithm {name!r} returned advantages that are not finite ({bad} NaN or inf of "
+                        f"{out[0].numel()}); give unscorable completions (NaN rewards) 0")
+    return out[0], out[1]
+
+
 def available() -> list[str]:
     """Registered algorithm names (the built-ins included before they are imported)."""
     return sorted(set(_REGISTRY) | set(_BUILTIN_MODULES))

@@ -2,16 +2,18 @@
 loaded only when used.
 
 Each command module exposes `add_arguments(parser)` and `run(args) -> int`.
-A `logicrl.errors.UserError` (or argparse error) becomes one line on stderr and exit code 2.
+A `logicrl.errors.UserError` (or argparse error) becomes one line on stderr and exit code 2; SIGTERM
+raises `logicrl.errors.Terminated` (unwinding like Ctrl-C) and exits with 143.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
-from logicrl.errors import UserError
+from logicrl.errors import Terminated, UserError, raise_terminated
 
 # name -> (module, one-line help)
 COMMANDS = {
@@ -20,6 +22,7 @@ COMMANDS = {
     "demo": ("logicrl.cli.demo", "the CPU demo: warm start, RL, before/after table and plot"),
     "eval": ("logicrl.cli.eval", "evaluate a model on AIME, AMC, Knights-and-Knaves or a JSONL file"),
     "submit": ("logicrl.cli.submit", "submit a training recipe to a Ray cluster as a Ray job"),
+    "export": ("logicrl.cli.export", "routed adapters: the vllm serve command, or one route merged into the base"),
 }
 
 
@@ -65,14 +68,31 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    # SIGTERM (a scheduler, `timeout`) unwinds like Ctrl-C: finally blocks run, temp files are removed.
+    previous = _handle_sigterm()
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except UserError as exc:
         print(f"logicrl: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        print(f"logicrl: {exc}", file=sys.stderr)
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print("logicrl: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _handle_sigterm():
+    """Install `raise_terminated` for SIGTERM (main thread only); returns the previous handler or None."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, raise_terminated)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ Examples:
       --data-dir data/math --out runs/aime24
   logicrl eval --model my-served-model --backend openai --base-url http://localhost:8000/v1 --benchmark amc23
   logicrl eval --model embedded --benchmark magebench-sokoban:online --levels mini --max-turns 10
+  logicrl eval --model embedded --adapters runs/mix/final --benchmark kk:3       # routed adapters, per-route table
+  logicrl eval --adapters logic=runs/a/logic,math=runs/a/math --route math --benchmark aime24
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'embedded' (default), a model directory or a hub id; for --backend openai, "
                              "the served model name")
     parser.add_argument("--adapter", help="a LoRA (peft) adapter directory to apply")
+    parser.add_argument("--adapters",
+                        help="routed adapters: NAME=PATH[,NAME=PATH...], or a folder with routing.json and "
+                             "adapters/<name>/ (a routed run's final/); each problem goes through its route")
+    parser.add_argument("--routing", help="with --adapters: the routing rule (routing.json, or YAML/JSON with by, "
+                                          "map, default); a problem's task is its kind (kk, math) unless its "
+                                          "record has a task column")
+    parser.add_argument("--route", help="with --adapters: send every problem through this adapter (or __base__)")
     parser.add_argument("--benchmark", required=True,
                         help="aime24, aime25, amc23, kk (2-8 people), kk:N, kk:LOW-HIGH, a .jsonl file "
                              "with 'problem' and 'answer', or magebench-sokoban[:global|:online]")
@@ -71,7 +80,8 @@ def config_from_args(args) -> EvalConfig:
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     return EvalConfig(
-        model=args.model, adapter=args.adapter, benchmark=args.benchmark, samples=args.samples,
+        model=args.model, adapter=args.adapter, adapters=args.adapters, routing=args.routing, route=args.route,
+        benchmark=args.benchmark, samples=args.samples,
         temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, backend=args.backend,
         base_url=args.base_url, out=args.out, data_dir=args.data_dir, limit=args.limit,
         prompt_style=args.prompt_style, instruction=args.instruction, seed=args.seed,
@@ -85,6 +95,11 @@ def config_from_args(args) -> EvalConfig:
 def run(args) -> int:
     from logicrl.eval.runner import run_eval
 
-    summary = run_eval(config_from_args(args))
+    config = config_from_args(args)
+    if args.no_progress:  # also the libraries' own bars (transformers' weight loading)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    summary = run_eval(config)
     print(f"samples: {summary['out']}/samples.jsonl  summary: {summary['out']}/summary.json")
     return 0 if summary["problems"] else 1

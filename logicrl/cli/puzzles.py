@@ -83,6 +83,11 @@ def run_generate(args) -> int:
         raise UserError(str(exc)) from None
     if out.is_dir():
         raise UserError(f"--out {out} is a directory")
+    from logicrl.fsutil import blocking_file
+
+    blocker = blocking_file(out)
+    if blocker is not None:
+        raise UserError(f"--out {out}: {blocker} is a file, not a directory")
 
     from tqdm import tqdm
 
@@ -137,6 +142,8 @@ def run_show(args) -> int:
     from puzzles.io import load_kk
 
     path = Path(args.file)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder: give a .jsonl or .parquet puzzle file")
     if not path.is_file():
         raise UserError(f"no such puzzle file: {path}")
     try:

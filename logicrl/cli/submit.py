@@ -2,8 +2,9 @@
 
     logicrl submit --config examples/ray_cpu.yaml --address http://127.0.0.1:8265 --wait max_steps=2
 
-is the same as `ray job submit --address ... --working-dir . -- python -m logicrl train --config
-examples/ray_cpu.yaml max_steps=2`, with the recipe checked here first.
+is the same as `ray job submit --address ... --working-dir . -- $PWD/.venv/bin/python -m logicrl train
+--config examples/ray_cpu.yaml max_steps=2` (this interpreter, by its absolute path), with the recipe
+checked and the upload (code, not run outputs) built and measured here first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ def add_arguments(parser) -> None:
                         help="interpreter the job runs (default: this one, %(prog)s's sys.executable; "
                              "it must exist on the cluster's nodes)")
     parser.add_argument("--submission-id", default=None, help="job id to use (default: Ray picks one)")
+    parser.add_argument("--resume", action="store_true", help="the job continues the run in output_dir "
+                        "(`logicrl train --resume`)")
+    parser.add_argument("--overwrite", action="store_true", help="the job starts the run in output_dir again "
+                        "(`logicrl train --overwrite`)")
     parser.add_argument("--wait", action="store_true", help="stream the job's logs and wait until it ends")
     parser.add_argument("--timeout", type=float, default=None, help="with --wait: stop the job after this many seconds")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -30,10 +35,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from logicrl.errors import UserError
     from logicrl.ray.submit import submit
 
+    if args.resume and args.overwrite:
+        raise UserError("--resume and --overwrite exclude each other: continue the run, or start it again")
+    if args.timeout is not None and not args.wait:
+        raise UserError("--timeout needs --wait (without it the job is not watched, so nothing would stop it)")
     job_id, status = submit(args.config, args.overrides, address=args.address, working_dir=args.working_dir,
                             python=args.python, submission_id=args.submission_id, wait=args.wait,
-                            timeout=args.timeout)
+                            timeout=args.timeout,
+                            flags=[f for f, on in (("--resume", args.resume), ("--overwrite", args.overwrite)) if on])
     print(f"{job_id} {status}")
     return 0 if (not args.wait or status == "SUCCEEDED") else 1

@@ -3,6 +3,7 @@
     logicrl train --config examples/embedded_cpu.yaml --max_steps=50 --lora.enabled=true
     logicrl train --config examples/embedded_cpu.yaml --resume            # newest checkpoint
     logicrl train --config examples/embedded_cpu.yaml --resume runs/x/checkpoint-20
+    logicrl train --config examples/embedded_cpu.yaml --overwrite         # output_dir holds an old run
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from logicrl.cli import accept_dotted_overrides
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="RECIPE.yaml", help="the recipe (see examples/); default: built-ins")
     parser.add_argument("--resume", nargs="?", const="last", default=None, metavar="CKPT",
-                        help="continue from the newest checkpoint in output_dir, or from CKPT")
+                        help="continue from the newest complete checkpoint in output_dir, or from CKPT")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="output_dir holds another run: delete its checkpoints, metrics and models, start again")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="recipe overrides, as --a.b=value or a.b=value (values parsed as YAML)")
     parser.epilog = "Overrides: --max_steps=10 --lora.enabled=true --data.people=3-5 --rewards='[{name: kk}]'"
@@ -30,7 +33,9 @@ def run(args) -> int:
     config = load_config(args.config, args.overrides)
     if args.resume:
         config.resume = args.resume
-    result = train(config)
+    result = train(config, overwrite=args.overwrite)
+    if result.already_complete:
+        return 0  # train() said so; nothing changed
     print(f"run dir: {result.run_dir}")
     print(f"final model: {result.model_dir} (step {result.global_step}, {result.train_runtime:.1f} s)")
     shown = {k: result.metrics[k] for k in ("reward", "accuracy") if k in result.metrics}

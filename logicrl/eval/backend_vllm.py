@@ -18,7 +18,8 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, model: str = "embedded", adapter: str | None = None, **engine_options):
+    def __init__(self, model: str = "embedded", adapter: str | None = None, adapters: dict | None = None,
+                 **engine_options):
         require_vllm()
         from logicrl.models import load_tokenizer, resolve_model_path
 
@@ -34,6 +35,18 @@ class VLLMBackend:
             engine_options.setdefault("max_lora_rank", lora_rank_limit(rank))
             engine_options.setdefault("max_loras", 1)
             self.lora_request = LoRARequest("adapter", 1, str(adapter_path.resolve()))
+        self.lora_requests: dict = {}
+        if adapters:  # routed: every adapter in one engine, one LoRARequest per prompt
+            from vllm.lora.request import LoRARequest
+
+            if adapter is not None:
+                raise UserError("--adapter and --adapters are exclusive")
+            ranks = [adapter_rank(Path(p).expanduser()) for p in adapters.values()]
+            engine_options.setdefault("enable_lora", True)
+            engine_options.setdefault("max_lora_rank", lora_rank_limit(max(ranks)))
+            engine_options.setdefault("max_loras", len(adapters))
+            self.lora_requests = {name: LoRARequest(name, i + 1, str(Path(p).expanduser().resolve()))
+                                  for i, (name, p) in enumerate(adapters.items())}
         self.llm = make_llm(self.model_path, **engine_options)
 
     def generate(
@@ -44,8 +57,10 @@ class VLLMBackend:
         top_p: float = 1.0,
         max_tokens: int = 256,
         seed: int | None = 0,
+        routes: list[str] | None = None,
     ) -> list[list[str]]:
-        """`n` completions (text, special tokens removed) for each prompt, in prompt order."""
+        """`n` completions (text, special tokens removed) for each prompt, in prompt order. `routes`: with routed
+        adapters, one adapter name (or "__base__") per prompt."""
         from vllm import SamplingParams, TokensPrompt
 
         if n < 1:
@@ -59,8 +74,14 @@ class VLLMBackend:
                            seed=None if seed is None else seed + i)
             for i in range(len(prompts))
         ]
+        lora_request = self.lora_request
+        if routes is not None:
+            unknown = sorted({r for r in routes if r != "__base__" and r not in self.lora_requests})
+            if unknown:
+                raise UserError(f"route {unknown[0]!r} names no adapter of this engine ({', '.join(self.lora_requests)})")
+            lora_request = [None if r == "__base__" else self.lora_requests[r] for r in routes]
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=ids) for ids in token_ids], params,
-            lora_request=self.lora_request, use_tqdm=False,
+            lora_request=lora_request, use_tqdm=False,
         )
         return [[choice.text for choice in out.outputs] * repeat for out in outputs]

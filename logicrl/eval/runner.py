@@ -42,6 +42,13 @@ class EvalConfig:
     """aime24, aime25, amc23, kk, kk:N, kk:LOW-HIGH, or a JSONL file (problem/answer or K&K records)."""
     adapter: str | None = None
     """A peft (LoRA) adapter directory applied on top of the model (hf, vllm)."""
+    adapters: str | dict | None = None
+    """Routed adapters (hf, vllm): {name: directory}, "NAME=PATH,NAME=PATH", or a folder holding routing.json and
+    adapters/<name>/ (a routed run's final/)."""
+    routing: str | None = None
+    """With `adapters`: the routing file (routing.json, or YAML/JSON with by, map, default)."""
+    route: str | None = None
+    """With `adapters`: one route forced for every problem (an adapter name or "__base__")."""
     samples: int = 1
     """Completions per problem (k of pass@k, maj@k)."""
     temperature: float | None = None
@@ -106,7 +113,7 @@ DEFAULT_BATCH_SIZES = {"hf": 8, "vllm": 256, "openai": 64}
 
 # Settings that change what a sample means; a resumed run must match them.
 _RUN_KEYS = ("model", "adapter", "benchmark", "temperature", "top_p", "max_tokens", "prompt_style",
-             "instruction", "seed", "kk_seed", "kk_count")
+             "instruction", "seed", "kk_seed", "kk_count", "route")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -248,17 +255,33 @@ def _check_run_file(out: Path, settings: dict) -> None:
         except (OSError, ValueError):
             raise UserError(f"{run_file} is unreadable; use another --out") from None
         changed = [k for k in settings if k in previous and previous[k] != settings[k]]
+        if changed == ["weights_fingerprint"]:
+            raise UserError(f"{out} holds samples of other weights under the same path (the model or adapter "
+                            "files changed since, e.g. retrained): use another --out")
         if changed:
             k = changed[0]
             raise UserError(f"{out} holds a run with {k}={previous[k]!r}, not {settings[k]!r}; "
                             "use another --out (or the same settings to resume)")
 
 
+_GENERIC_FOLDERS = re.compile(r"final|merged(-.+)?|warm_start|rl|adapters|checkpoint-\d+")
+"""Folder names every LogicRL run uses for its models: a default --out names the run folder above them too."""
+
+
 def default_out_dir(config: EvalConfig) -> Path:
-    """eval_out/<model>/<benchmark>[+<adapter>], names reduced to safe characters."""
+    """eval_out/<model>/<benchmark>[+<adapter>], names reduced to safe characters. A local folder is named by
+    its last component, with the folders above it while that is a run's generic model folder
+    (`runs/a/final` -> `a--final`); a hub id by all of it (`Qwen--Qwen2.5-7B`)."""
     def safe(text) -> str:
         text = str(text).rstrip("/").replace("\\", "/")
-        text = text.split("/")[-1] if ("/" in text and Path(text).exists()) else text.replace("/", "--")
+        if "/" in text and Path(text).exists():
+            parts = [p for p in text.split("/") if p not in ("", ".")]
+            keep = 1
+            while keep < len(parts) and _GENERIC_FOLDERS.fullmatch(parts[-keep]):
+                keep += 1
+            text = "--".join(parts[-keep:])
+        else:
+            text = text.replace("/", "--")
         return re.sub(r"[^A-Za-z0-9._+=-]+", "_", text)[:80] or "_"
 
     model = safe(config.model) + (f"+{safe(config.adapter)}" if config.adapter else "")
@@ -270,6 +293,28 @@ def _fingerprint(benchmark: Benchmark) -> str:
     for p in benchmark.problems:
         h.update(f"{p.id}\x00{p.problem}\x00{p.answer}\x01".encode())
     return h.hexdigest()[:16]
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def weights_fingerprint(paths) -> str | None:
+    """A short hash of the weight files (name, size, modification time) in the local model and adapter folders
+    `paths` (hub ids and other names are skipped), None when none is a local folder. Retraining into the same
+    folder changes it, so a rerun into the same --out does not resume the old weights' samples."""
+    h = hashlib.sha256()
+    seen = False
+    for path in paths:
+        folder = Path(str(path)).expanduser() if path else None
+        if folder is None or not folder.is_dir():
+            continue
+        seen = True
+        h.update(f"{folder.resolve()}\x00".encode())
+        for f in sorted(folder.iterdir()):
+            if f.is_file() and (f.suffix in WEIGHT_SUFFIXES or f.name in ("config.json", "adapter_config.json")):
+                st = f.stat()
+                h.update(f"{f.name}\x00{st.st_size}\x00{st.st_mtime_ns}\x01".encode())
+    return h.hexdigest()[:16] if seen else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,7 +352,10 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     if config.kk_parser not in KK_PARSERS:
         raise UserError(f"--kk-parser must be one of {', '.join(KK_PARSERS)}, not {config.kk_parser!r}")
 
+    routed = resolve_routing(config)
     recipe = trained_recipe(config.model)
+    if recipe is None and isinstance(config.adapters, str) and "=" not in config.adapters:
+        recipe = trained_recipe(config.adapters)  # a routed run's final/ carries its recipe too
     kk_names = config.kk_names or (recipe["data"].get("names") if recipe else None)
     benchmark = load_benchmark(config.benchmark, data_dir=config.data_dir, seed=config.kk_seed,
                                kk_count=config.kk_count, kk_names=kk_names)
@@ -318,6 +366,9 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
             style = style_for_training(recipe["data"]["prompt_style"], benchmark.kind)
         except ValueError:
             pass
+    if style == "compact" and benchmark.kind != "kk":
+        raise UserError(f"--prompt-style compact is for Knights-and-Knaves benchmarks only ({config.benchmark} is "
+                        f"{benchmark.kind}): use chat, base, think or think-base")
     out = Path(config.out).expanduser() if config.out else default_out_dir(config)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {str(out)!r} is a file, expected a folder")
@@ -326,7 +377,13 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     settings["benchmark_fingerprint"] = _fingerprint(benchmark)
     if benchmark.kind == "kk":  # the logged verdicts depend on the parser: a resumed run must keep it
         settings["kk_parser"] = config.kk_parser
+    if routed is not None:
+        settings["routing"] = routed.router.to_dict()
+        settings["adapters"] = dict(routed.adapters)
+    settings["weights_fingerprint"] = weights_fingerprint(
+        [config.model, config.adapter, *(routed.adapters.values() if routed is not None else ())])
     _check_run_file(out, settings)
+    routes = {p.id: routed.router.route(routing_row(p)) for p in problems} if routed is not None else None
 
     samples_path = out / SAMPLES_FILE
     done = read_samples(samples_path)
@@ -344,6 +401,7 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
         from logicrl.eval.backends import make_backend
 
         backend = make_backend(config.backend, model=config.model, adapter=config.adapter,
+                               adapters=dict(routed.adapters) if routed is not None else None,
                                base_url=config.base_url, device=config.device, dtype=config.dtype,
                                batch_size=batch_size, **config.backend_options)
     # Only now, with the backend up, does the folder get written (bad settings leave nothing behind).
@@ -369,9 +427,10 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
                     seed = config.seed + zlib.crc32(f"{batch[0].id}/{missing[0]}".encode()) % 1_000_000_007
                     tokens_before = getattr(backend, "generated_tokens", None)
                     began = time.perf_counter()
+                    route_kwargs = {"routes": [routes[p.id] for p in batch]} if routes is not None else {}
                     completions = backend.generate([prompts[p.id].content for p in batch], n=len(missing),
                                                    temperature=config.temperature, top_p=config.top_p,
-                                                   max_tokens=config.max_tokens, seed=seed)
+                                                   max_tokens=config.max_tokens, seed=seed, **route_kwargs)
                     elapsed = time.perf_counter() - began
                     if len(completions) != len(batch) or any(len(c) != len(missing) for c in completions):
                         raise RuntimeError(f"backend {config.backend!r} returned a wrong number of completions")
@@ -399,7 +458,8 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
                                           "extracted": verdict["extracted"], "answer": p.answer,
                                           "correct": verdict["correct"], "format_ok": verdict["format_ok"],
                                           "length": length, "length_unit": length_unit,
-                                          "gen_seconds": elapsed / n_batch})
+                                          "gen_seconds": elapsed / n_batch,
+                                          **({"route": routes[p.id]} if routes is not None else {})})
                     tokens_after = getattr(backend, "generated_tokens", None)
                     if tokens_before is not None and tokens_after is not None:
                         batch_tokens = tokens_after - tokens_before
@@ -423,6 +483,13 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
                               same_answer=_math_module().is_equivalent if benchmark.kind == "math" else None)
     units = {r.get("length_unit", "chars") for r in records}
     summary["response_length"]["unit"] = units.pop() if len(units) == 1 else "mixed"
+    if routes is not None:  # the same metrics for each route's problems
+        by_route: dict[str, list[dict]] = defaultdict(list)
+        for r in records:
+            by_route[routes[r["problem_id"]]].append(r)
+        summary["routes"] = {route: compute_metrics(rs, config.samples, same_answer=_math_module().is_equivalent
+                                                    if benchmark.kind == "math" else None)
+                             for route, rs in sorted(by_route.items())}
     summary = {
         "benchmark": benchmark.name,
         "benchmark_kind": benchmark.kind,
@@ -430,6 +497,8 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
         "repaired_rows": benchmark.repaired,
         "model": config.model,
         "adapter": config.adapter,
+        "adapters": dict(routed.adapters) if routed is not None else None,
+        "routing": routed.router.to_dict() if routed is not None else None,
         "backend": config.backend,
         "prompt_style": style,
         "kk_names": kk_names,
@@ -445,6 +514,53 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     print_summary(summary, console=console)
     return summary
+
+
+def resolve_routing(config: EvalConfig):
+    """The routed adapters of an eval (`logicrl.routing.RoutedAdapters`) or None. `--route` forces one route;
+    else the rule comes from `--routing` or the routing.json of an `--adapters` folder. Raises UserError for
+    inconsistent options, with the option's name."""
+    from logicrl.routing import BASE, ROUTING_FILE, RoutedAdapters, Router, parse_adapters_arg, read_routing
+
+    if config.adapters is None:
+        if config.routing or config.route:
+            raise UserError(f"{'--routing' if config.routing else '--route'} needs --adapters")
+        return None
+    if config.adapter:
+        raise UserError("--adapter and --adapters are exclusive (one adapter, or routed adapters)")
+    if config.backend not in ("hf", "vllm"):
+        raise UserError(f"--adapters: the {config.backend} backend sends one model name per request; serve the "
+                        "adapters with `vllm serve ... --lora-modules` (logicrl export prints it) and pass "
+                        "--model <adapter name>")
+    folder = None
+    if isinstance(config.adapters, dict):
+        adapters = dict(config.adapters)
+    elif "=" not in config.adapters and (Path(config.adapters).expanduser() / ROUTING_FILE).is_file():
+        folder = Path(config.adapters).expanduser()
+        adapters = read_routing(folder).adapters
+    elif "=" not in config.adapters and "," not in config.adapters and not Path(config.adapters).expanduser().exists():
+        raise UserError(f"--adapters: no such folder {config.adapters!r} (give a routed run's final/ folder, or "
+                        "NAME=PATH[,NAME=PATH...])")
+    else:
+        adapters = parse_adapters_arg(config.adapters)
+    if config.route:
+        if config.route != BASE and config.route not in adapters:
+            raise UserError(f"--route {config.route!r} names no adapter of --adapters ({', '.join(adapters)}) "
+                            "and is not __base__")
+        return RoutedAdapters(Router(by="task", map={}, default=config.route), adapters)
+    source = config.routing or folder
+    if source is None:
+        raise UserError("--adapters needs --routing FILE (or a folder with routing.json) or --route NAME")
+    return read_routing(source, adapters=adapters)
+
+
+def routing_row(problem: Problem) -> dict:
+    """What the router reads for an eval problem: its record's columns, `kind`, and `task` (the record's task
+    column, else the kind: kk or math)."""
+    record = dict(problem.record or {})
+    record.setdefault("task", problem.kind)
+    record["kind"] = problem.kind
+    return record
 
 
 def trained_recipe(model: str) -> dict | None:
@@ -464,7 +580,7 @@ def _local_tokenizer(model: str):
 
     try:
         return load_tokenizer(model)
-    except (OSError, ValueError):
+    except (OSError, ValueError, UserError):  # best effort: lengths are then counted without it
         return None
 
 
@@ -509,6 +625,15 @@ def print_summary(summary: dict, console=None) -> None:
     table.caption = f"prompt style {summary.get('prompt_style')}" + (
         f", names {', '.join(summary['kk_names'])}" if summary.get("kk_names") else "")
     console.print(table)
+    routes = summary.get("routes")
+    if routes:
+        per_route = Table(title="by route (adapter)")
+        for column in ("route", "problems", "pass@1 (%)", "format failures (%)", "mean length"):
+            per_route.add_column(column, justify="left" if column == "route" else "right")
+        for route, est in routes.items():
+            per_route.add_row(route, str(est["problems"]), _fmt(est["pass@1"]),
+                              f"{100 * est['format_failure_rate']:.1f}", f"{est['response_length']['mean']:.0f}")
+        console.print(per_route)
 
 
 def config_dict(config: EvalConfig) -> dict:

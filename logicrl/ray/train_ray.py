@@ -77,6 +77,11 @@ def train_on_ray(config, worker):
 
     settings = config.ray
     validate_settings(settings)
+    # Ray Train's workers replace print() with one that also logs every line aimed at stdout, even while
+    # stdout is swapped for a buffer: dill's `dis.dis` capture, run when `datasets` fingerprints a table
+    # (Dataset.from_list), then dumped ~10 lines of bytecode per worker into the job log, and every line
+    # the trainer printed came out twice. Workers print as plain processes (Ray propagates this variable).
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     loop_config = {"config": _config_dict(config), "env": _forwarded_env(), "worker": worker}
     output_dir = Path(loop_config["config"]["output_dir"])
     storage = settings.storage_path or str(output_dir / "ray")
@@ -87,6 +92,14 @@ def train_on_ray(config, worker):
         from logicrl.models import embedded_model_path
 
         embedded_model_path()
+    fleet = None
+    if settings.rollout_engines:
+        # The driver owns the rollout engines: they start once (a bad setting fails here, in one line), outlive
+        # restarts of the worker group, and rank 0 of the workers drives them (logicrl.ray.rollout_dispatch).
+        from logicrl.ray.rollout_dispatch import start_engines
+
+        fleet = start_engines(config)
+        loop_config["rollout_engines"] = fleet.handles
     trainer = TorchTrainer(
         _train_loop,
         train_loop_config=loop_config,
@@ -103,7 +116,11 @@ def train_on_ray(config, worker):
             checkpoint_config=CheckpointConfig(num_to_keep=config.save_total_limit),
         ),
     )
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        if fleet is not None:
+            fleet.shutdown()
     if result.error is not None:  # Ray Train V1 returns the error instead of raising it
         raise RuntimeError(f"Ray Train run failed: {result.error}") from result.error
     return dict(result.metrics or {})
@@ -189,6 +206,10 @@ def _train_loop(loop_config: dict) -> None:
     from logicrl.config import load_config
 
     config = load_config(loop_config["config"])
+    if loop_config.get("rollout_engines"):
+        from logicrl.ray.rollout_dispatch import attach_engines
+
+        attach_engines(loop_config["rollout_engines"])
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     callbacks = [_report_callback()]

@@ -15,13 +15,26 @@ from transformers import TrainerCallback
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "curves.png"
+
+
 class MetricsLogger(TrainerCallback):
-    """Appends every log (and held-out results) as one JSON line to `<run_dir>/metrics.jsonl`."""
+    """Appends every log (and held-out results) as one JSON line to `<run_dir>/metrics.jsonl`.
+
+    `time` is seconds of training since the run started, continued across resumes. When training resumes
+    from a checkpoint, the file is first cut back to that checkpoint's step (`rundir.truncate_metrics`),
+    so a step logged after the checkpoint by the interrupted run is not logged twice."""
 
     def __init__(self, run_dir: str | Path):
         self.path = Path(run_dir) / METRICS_FILE
         self.last: dict = {}
         self._start = time.time()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.global_step > 0 and state.is_world_process_zero:  # resumed from checkpoint-<global_step>
+            from logicrl.training.rundir import truncate_metrics
+
+            elapsed = truncate_metrics(self.path, state.global_step)
+            self._start = time.time() - (elapsed or 0.0)
 
     def write(self, record: dict, is_main: bool = True) -> None:
         clean = {k: v for k, v in record.items()
@@ -87,6 +100,9 @@ class HeldoutEvalCallback(TrainerCallback):
         self.metric_sink = None
         """`fn(name, value)` adding to the trainer's metrics of the current step (set once the trainer
         exists): that step's log line (metrics.jsonl, wandb, tensorboard) then carries the results."""
+        self.route: str | None = None
+        """Routed adapters: the route (adapter) the held-out puzzles go through; None: the model as it is."""
+        self.trained_adapters: list[str] = []
         self._last_step = -1
 
     def evaluate(self, model, step: int, is_main: bool = True, direct: bool = False) -> dict:
@@ -95,7 +111,13 @@ class HeldoutEvalCallback(TrainerCallback):
         was_training = model.training
         model.eval()
         try:
-            outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
+            if self.route is None:
+                outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
+            else:
+                from logicrl.training.adapters import use_route
+
+                with use_route(model, self.route, self.trained_adapters):
+                    outcome = evaluate_kk(model, self.tokenizer, self.puzzles, **self.eval_kwargs)
         finally:
             if was_training:
                 model.train()
@@ -119,6 +141,8 @@ class HeldoutEvalCallback(TrainerCallback):
             self.evaluate(_unwrap(model), state.global_step, state.is_world_process_zero)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step < state.max_steps:  # stopped early (SIGTERM): no final evaluation
+            return
         if self.every and state.global_step != self._last_step and model is not None:
             self.evaluate(_unwrap(model), state.global_step, state.is_world_process_zero, direct=True)
 
@@ -190,13 +214,15 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path | None:
         return sorted(k for k in series if predicate(k))
 
     panels = [
-        ("Reward", keys(lambda k: k == "reward" or (k.startswith("rewards/") and k.endswith("/mean")))),
+        ("Reward", keys(lambda k: k == "reward" or (k.startswith("rewards/") and k.endswith("/mean"))
+                        or (k.startswith("adapters/") and k.endswith("/reward")))),  # routed: per adapter
         ("Reward components", keys(lambda k: "/" in k and not k.startswith(("rewards/", "accuracy", "heldout",
                                                                                "completions", "ppo", "sampling",
                                                                                "curriculum", "clip_ratio", "batch",
-                                                                               "entropy", "train"))
+                                                                               "entropy", "train", "adapters"))
                                                    and not k.endswith("/length"))),
-        ("Training accuracy", keys(lambda k: k == "accuracy" or k.startswith("accuracy/n"))),
+        ("Training accuracy", keys(lambda k: k == "accuracy" or k.startswith("accuracy/n")
+                                   or (k.startswith("adapters/") and k.endswith("/accuracy")))),
         ("Held-out accuracy", keys(lambda k: k.startswith("heldout/acc"))),
     ]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))

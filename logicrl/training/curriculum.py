@@ -118,8 +118,8 @@ class CurriculumSampler(Sampler):
 class CurriculumCallback(TrainerCallback):
     """Advances the curriculum: every `steps_per_level` steps, or when the mean logged `accuracy` over the
     last `window` logs reaches `threshold` (taking effect one batch later, the dataloader's look-ahead).
-    Logs `curriculum/level`; saves its state with each checkpoint. The people count of the batches
-    actually trained on is logged by the reward wrapper as `batch/n_people`."""
+    Logs `curriculum/level`; `LogicRLTrainer._save_checkpoint` saves its state with each checkpoint. The
+    people count of the batches actually trained on is logged by the reward wrapper as `batch/n_people`."""
 
     def __init__(self, curriculum: Curriculum, accuracy_key: str = "accuracy"):
         self.curriculum = curriculum
@@ -149,8 +149,3 @@ class CurriculumCallback(TrainerCallback):
         if window_full and sum(self._recent) / c.window >= c.threshold and c.advance(state.global_step):
             self._recent.clear()
 
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if folder.is_dir():
-                self.curriculum.save(folder)

@@ -20,8 +20,10 @@ def build_rewards(config: TrainConfig) -> tuple[list, list[float]]:
     the reward entry that cannot be built."""
     import rewards
 
-    funcs, weights = [], []
+    funcs, weights, task_lists = [], [], []
     for i, spec in enumerate(config.rewards):
+        spec = dict(spec)
+        task_lists.append(spec.pop("tasks", None))  # ours, not the reward's: see restrict_to_tasks
         try:
             (fn,), (weight,) = rewards.from_config([spec])  # registered name, entry point or "pkg.mod:fn"
         except UserError:
@@ -36,10 +38,46 @@ def build_rewards(config: TrainConfig) -> tuple[list, list[float]]:
         from logicrl.ray.reward_pool import wrap_rewards
 
         funcs = wrap_rewards(funcs, config.ray)
+    funcs = [fn if tasks is None else restrict_to_tasks(fn, tasks) for fn, tasks in zip(funcs, task_lists)]
     # Component curves come from the local breakdown; with reward actors the scores still come from them.
     funcs = [with_component_logging(fn, scores_from_breakdown=not remote,
                                     log_components=getattr(fn, "log_components", True)) for fn in funcs]
     return funcs, weights
+
+
+def restrict_to_tasks(fn, tasks):
+    """A reward that scores only the rows whose `task` column is in `tasks` (calling `fn` on those rows alone, every
+    list column sliced alike) and returns None for the others, which TRL then leaves out of that reward (its
+    multi-task convention). The breakdown, when `fn` has one, gives `{"reward": None}` for the other rows."""
+    tasks = set(tasks)
+    name = getattr(fn, "__name__", "reward")
+
+    def split(prompts, completions, kwargs):
+        n = len(completions)
+        rows = [i for i, t in enumerate(kwargs.get("task") or [None] * n) if t in tasks]
+        sub = {k: [v[i] for i in rows] if isinstance(v, list) and len(v) == n else v for k, v in kwargs.items()}
+        return rows, [prompts[i] for i in rows], [completions[i] for i in rows], sub
+
+    @functools.wraps(fn)
+    def reward(prompts, completions, **kwargs):
+        rows, p, c, sub = split(prompts, completions, kwargs)
+        out = [None] * len(completions)
+        for i, score in zip(rows, fn(p, c, **sub) if rows else [], strict=True):
+            out[i] = score
+        return out
+
+    breakdown = getattr(fn, "breakdown", None)
+    if breakdown is not None:
+        def restricted_breakdown(prompts, completions, **kwargs):
+            rows, p, c, sub = split(prompts, completions, kwargs)
+            out = [{"reward": None} for _ in completions]
+            for i, parts in zip(rows, breakdown(p, c, **sub) if rows else [], strict=True):
+                out[i] = parts
+            return out
+
+        reward.breakdown = restricted_breakdown
+    reward.__name__ = name
+    return reward
 
 
 # Keys of a reward breakdown that say whether the answer is fully right, in order of preference.
@@ -105,6 +143,12 @@ def with_component_logging(fn, name: str | None = None, scores_from_breakdown: b
                     by_n[int(n)].append(c)
             for n, values in sorted(by_n.items()):
                 log_metric(f"accuracy/n{n}", sum(values) / len(values))
+            by_route: dict[str, list[bool]] = defaultdict(list)  # routed adapters: accuracy per adapter
+            for c, route in zip(correct, kwargs.get("route") or []):
+                if c is not None and route is not None:
+                    by_route[str(route)].append(c)
+            for route, values in sorted(by_route.items()):
+                log_metric(f"adapters/{route}/accuracy", sum(values) / len(values))
         return scores
 
     reward.__name__ = name

@@ -77,13 +77,11 @@ def sokoban_rows(levels, config) -> list[dict]:
              "optimal_moves": int(lv.optimal_moves)} for lv in levels]
 
 
-def build_sokoban_dataset(config, tokenizer):
-    """(datasets.Dataset, levels). Raises UserError when the prompt style does not fit the tokenizer."""
+def build_sokoban_dataset(config):
+    """(datasets.Dataset, levels). Raises UserError when no level can be read (the prompt style is checked
+    against the tokenizer by `logicrl.training.data.check_chat_template`)."""
     import datasets
 
-    if config.data.prompt_style == "chat" and getattr(tokenizer, "chat_template", None) is None:
-        raise UserError(f"config field data.prompt_style: the tokenizer of {config.model} has no chat template; "
-                        "use prompt_style: compact")
     levels = load_levels(config)
     if not levels:
         raise UserError("config field data: no training levels")
@@ -129,8 +127,6 @@ def validate(c, require) -> None:
             f"config field sokoban.configs: {s.configs} must name configurations among {', '.join(CONFIGS)}")
     require(s.parser in parser_names(), f"config field sokoban.parser: {s.parser!r} is not one of "
                                          f"{', '.join(parser_names())}")
-    require(s.max_turns >= 1, f"config field sokoban.max_turns: must be at least 1, got {s.max_turns}")
-    require(s.turn_tokens >= 1, f"config field sokoban.turn_tokens: must be at least 1, got {s.turn_tokens}")
     require(d.prompt_style in ("chat", "compact"),
             f"config field data.prompt_style: Sokoban prompts are chat or compact, not {d.prompt_style!r}")
     require(not (s.mode == "online" and s.route == "environment_factory" and d.prompt_style != "chat"),

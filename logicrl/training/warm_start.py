@@ -64,10 +64,12 @@ def run_warm_start(config, model, tokenizer, puzzles, run_dir: Path):
         raise UserError("config field warm_start.steps: a warm start needs K&K data (data.kind: kk)")
     w, d = config.warm_start, config.data
     if w.count:
-        from puzzles import generate_kk, with_names
+        from logicrl.training.data import generate_puzzles
+        from puzzles import with_names
 
-        puzzles = [p for n in d.people for p in generate_kk(n, w.count, seed=d.seed * 1000 + 500 + n,
-                                                             depth=d.depth, width=d.width)]
+        puzzles = [p for n in d.people for p in generate_puzzles("warm_start.count", n, w.count,
+                                                                  seed=d.seed * 1000 + 500 + n,
+                                                                  depth=d.depth, width=d.width)]
         if d.names:
             puzzles = [with_names(p, d.names) for p in puzzles]
     out = Path(run_dir) / WARM_START_DIR
