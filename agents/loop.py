@@ -239,14 +239,32 @@ def _bar(settings: AgentSettings, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="turn" if settings.mode == "online" else "episode")
 
 
+def first_conversation(episode, settings: AgentSettings) -> list[Message]:
+    """The conversation the loop of `settings.mode` sends first for `episode`, exactly as a policy gets
+    it (Global: system, then the scene and the format prompt; Online: system, the format prompt and the
+    initial scene, merged into one user message with `merge_roles`). Training data uses it, so that RL
+    and evaluation show a model the same prompt."""
+    if settings.mode == "global":
+        user = [Part(scene=episode.scene(settings)), Part(text=episode.format_prompt("global"))]
+        return _conversation(episode, [("system", [Part(text=episode.system_prompt)]), ("user", user)], settings)
+    prefix = [("system", [Part(text=episode.system_prompt)]), ("user", [Part(text=episode.format_prompt("online"))]),
+              ("user", [Part(scene=episode.scene(settings)), Part(text=INIT_SCENE_TEXT)])]
+    return _conversation(episode, prefix, settings)
+
+
+def next_user_message(episode, settings: AgentSettings, acted: bool) -> Message:
+    """Online: the user message that follows a reply, as the loop writes it: the new scene and the
+    continue text after an action, the regenerate text after a reply that did not parse."""
+    parts = [Part(scene=episode.scene(settings)), Part(text=CONTINUE_TEXT)] if acted else [Part(text=REGENERATE_TEXT)]
+    header = getattr(episode, "text_observation_header", "Game scene:")
+    return _to_message("user", _render_parts(parts, settings, header))
+
+
 # ---- Global ---------------------------------------------------------------------------------------
 def run_global(episodes: Sequence, policy: Policy, settings: AgentSettings) -> list[Transcript]:
     """MageBench's Global loop for every episode at once; returns one transcript per episode."""
     parser = get_parser(settings.parser)
-    batch = []
-    for ep in episodes:
-        user = [Part(scene=ep.scene(settings)), Part(text=ep.format_prompt("global"))]
-        batch.append(_conversation(ep, [("system", [Part(text=ep.system_prompt)]), ("user", user)], settings))
+    batch = [first_conversation(ep, settings) for ep in episodes]
     bar = _bar(settings, len(episodes), "global")
     replies = _call(policy, batch, settings)
     transcripts = []

@@ -131,20 +131,21 @@ class DataSettings:
     """Where the training prompts come from."""
 
     kind: str = "kk"
-    """"kk" (Knights-and-Knaves puzzles) or "math" (JSONL with `problem` and `answer`)."""
+    """"kk" (Knights-and-Knaves puzzles), "math" (JSONL with `problem` and `answer`) or "sokoban" (MageBench's
+    Sokoban levels; the `sokoban:` section)."""
 
     path: str | None = None
-    """Load the data from this file (K&K: .jsonl/.parquet via `puzzles.load_kk`; math: JSONL) instead of
-    generating puzzles."""
+    """Load the data from this file (K&K: .jsonl/.parquet via `puzzles.load_kk`; math: JSONL; sokoban: an XSB
+    file or folder) instead of generating puzzles or levels."""
 
     people: list[int] = bounded(default_factory=lambda: [3], **PEOPLE_RANGE)
     """K&K: numbers of people to generate puzzles for (a mix when several; a curriculum draws from these)."""
 
     count: int = bounded(200, ge=1)
-    """K&K: puzzles generated per number of people."""
+    """K&K: puzzles generated per number of people; sokoban: levels generated per configuration."""
 
     seed: int = bounded(0, ge=0)
-    """Seed of the puzzle generator (the same seed gives the same data)."""
+    """Seed of the puzzle (or level) generator (the same seed gives the same data)."""
 
     names: list[str] | None = None
     """K&K: fixed names for generated puzzles (person i of every puzzle gets names[i]); None draws names
@@ -161,11 +162,40 @@ class DataSettings:
 
     prompt_style: str = "chat"
     """"chat" (messages through the tokenizer's chat template), "base" ("User: ... Assistant: <think>") or
-    "compact" (the quiz text only, with the demo's compact trace format for the warm start)."""
+    "compact" (the quiz text only, with the demo's compact trace format for the warm start; sokoban: the
+    grid and the actions heading, `agents.sokoban.compact`). Sokoban: chat is MageBench's own messages."""
 
     mix: list[MixEntry] = field(default_factory=list)
     """Several tasks in one run (replaces kind/path/people/count): each entry's rows get its `task` column,
     which `lora.routing` and the rewards' `tasks:` read. Empty: the single task above."""
+
+
+@dataclass
+class SokobanSettings:
+    """MageBench's Sokoban as an RL task (`data.kind: sokoban`; see `logicrl.training.sokoban`)."""
+
+    mode: str = "global"
+    """"global": one reply per level, a whole plan, scored by the `sokoban` reward (single-turn; any algorithm,
+    LoRA included). "online": one move per turn, the episode played turn by turn during the rollout."""
+
+    configs: list[str] = field(default_factory=lambda: ["small-v0"])
+    """Configurations of the generated levels (`data.count` each, seed `data.seed`): small-v0, small-v1, v0, v1,
+    v2, large-v0, large-v1, huge-v0. Ignored when `data.path` names level files."""
+
+    route: str = "rollout_func"
+    """Online: "rollout_func" (MageBench's `# action` replies, generated turn by turn; the environment's text is
+    masked out of the loss) or "environment_factory" (each move a call of a `move` tool through TRL's tool
+    calling; needs a chat template with tool calls)."""
+
+    max_turns: int = bounded(10, ge=1)
+    """Online: most turns (model replies) per episode (MageBench: 50). Every turn's reply and the next scene
+    must fit `max_completion_length` together with the earlier ones; an episode stops when they do not."""
+
+    turn_tokens: int = bounded(32, ge=1)
+    """Online, rollout_func: most tokens of one reply (MageBench: 300)."""
+
+    parser: str = "magebench"
+    """Online, rollout_func: the reply parser ("magebench" or "tolerant"; Global: the reward's `parser`)."""
 
 
 @dataclass
@@ -388,6 +418,9 @@ class TrainConfig:
     heldout: HeldoutSettings = field(default_factory=HeldoutSettings)
     """Held-out evaluation during training."""
 
+    sokoban: SokobanSettings = field(default_factory=SokobanSettings)
+    """Sokoban settings (data.kind: sokoban)."""
+
     ray: RaySettings = field(default_factory=RaySettings)
     """Ray Train workers and reward actors (all zeros: run locally)."""
 
@@ -597,11 +630,16 @@ def validate(c: TrainConfig) -> None:
 
         c.trl = check_trl_section(c.trl)
     d = c.data
-    _require(d.kind in ("kk", "math"), f"config field data.kind: {d.kind!r} is not kk or math")
+    _require(d.kind in ("kk", "math", "sokoban"), f"config field data.kind: {d.kind!r} is not kk, math or sokoban")
     _require(d.prompt_style in ("chat", "base", "compact"),
              f"config field data.prompt_style: {d.prompt_style!r} is not chat, base or compact")
-    _require(d.kind == "kk" or d.path, "config field data.path: math data needs a JSONL file")
-    _require(d.path is None or Path(d.path).is_file(), f"config field data.path: file not found: {d.path}")
+    _require(d.kind != "math" or d.path, "config field data.path: math data needs a JSONL file")
+    _require(d.path is None or Path(d.path).is_file() or d.kind == "sokoban",
+             f"config field data.path: file not found: {d.path}")
+    if d.kind == "sokoban":
+        from logicrl.training.sokoban import validate as validate_sokoban
+
+        validate_sokoban(c, _require)
     _require(bool(d.people), "config field data.people: must not be empty")
     cu = c.curriculum
     _require(cu.mode in ("none", "schedule", "threshold"),

@@ -12,7 +12,8 @@
     funcs, weights = rewards.from_config([{"name": "kk"}, {"name": "brevity", "weight": 0.5}])
 
 Built-ins: `format` (strict think/answer format), `kk` (Knights-and-Knaves; presets "logic_rl" and
-"partial"), `math` (final answer by `rewards.answer`, checked with math-verify). Plain Python: importing this
+"partial"), `math` (final answer by `rewards.answer`, checked with math-verify), `sokoban` (MageBench's Sokoban
+score of a plan replayed on the row's level; `agents` is imported on first use). Plain Python: importing this
 package imports no torch, transformers or math-verify (math-verify is loaded in a helper process on the
 first math comparison that needs it).
 """
@@ -21,6 +22,7 @@ first math comparison that needs it).
 from rewards import format as format
 from rewards import kk as kk
 from rewards import math as math
+from rewards import sokoban as sokoban
 from rewards.registry import (
     ENTRY_POINT_GROUP,
     RewardConfigError,
@@ -46,4 +48,5 @@ __all__ = [
     "load",
     "math",
     "register",
+    "sokoban",
 ]

@@ -1,4 +1,5 @@
-"""`logicrl demo`: the CPU demo (warm start, RL, held-out table before/after RL, reward plot)."""
+"""`logicrl demo`: the CPU demo (warm start, RL, held-out table before/after RL, reward plot); `--task sokoban`
+runs the Sokoban one (`logicrl.demo_sokoban`)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,30 @@ from logicrl.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
+    parser.add_argument("--task", default="kk", choices=("kk", "sokoban"),
+                        help="kk: Knights-and-Knaves (default); sokoban: MageBench's Sokoban, Global plans")
+    parser.add_argument("--out", help="output directory (default: runs/demo; --task sokoban: runs/demo-sokoban)")
     parser.add_argument("--seed", type=int, default=0, help="seed of puzzles, training and sampling (default: 0)")
     parser.add_argument("--quick", action="store_true", help="a tiny version for tests (about a minute)")
     parser.add_argument("--update-readme", nargs="?", const="README.md", default=None, metavar="README",
-                        help="rewrite the demo-results block of README.md (or the given file) with the results")
+                        help="rewrite the demo-results block (--task sokoban: the sokoban-demo-results block) of "
+                             "README.md (or the given file) with the results")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
 
 
 def run(args) -> int:
-    from logicrl.demo import DemoSettings, check_readme, run_demo
+    if args.task == "sokoban":
+        from logicrl.demo_sokoban import SokobanDemoSettings as DemoSettings
+        from logicrl.demo_sokoban import check_readme
+        from logicrl.demo_sokoban import run_sokoban_demo as run_demo
+    else:
+        from logicrl.demo import DemoSettings, check_readme, run_demo
 
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative, got {args.seed}")
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
-    out = Path(args.out)
+    out = Path(args.out or ("runs/demo-sokoban" if args.task == "sokoban" else "runs/demo"))
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
     readme = None

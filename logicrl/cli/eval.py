@@ -1,10 +1,11 @@
-"""`logicrl eval`: evaluate a model on AIME, AMC, Knights-and-Knaves or a JSONL file.
+"""`logicrl eval`: evaluate a model on AIME, AMC, Knights-and-Knaves, a JSONL file or MageBench's Sokoban.
 
 Examples:
   logicrl eval --model embedded --benchmark kk:3 --limit 20 --max-tokens 256
   logicrl eval --model Qwen/Qwen2.5-7B-Instruct --benchmark aime24 --samples 8 --backend vllm \\
       --data-dir data/math --out runs/aime24
   logicrl eval --model my-served-model --backend openai --base-url http://localhost:8000/v1 --benchmark amc23
+  logicrl eval --model embedded --benchmark magebench-sokoban:online --levels mini --max-turns 10
   logicrl eval --model embedded --adapters runs/mix/final --benchmark kk:3       # routed adapters, per-route table
   logicrl eval --adapters logic=runs/a/logic,math=runs/a/math --route math --benchmark aime24
 """
@@ -33,12 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "record has a task column")
     parser.add_argument("--route", help="with --adapters: send every problem through this adapter (or __base__)")
     parser.add_argument("--benchmark", required=True,
-                        help="aime24, aime25, amc23, kk (2-8 people), kk:N, kk:LOW-HIGH, or a .jsonl file "
-                             "with 'problem' and 'answer'")
+                        help="aime24, aime25, amc23, kk (2-8 people), kk:N, kk:LOW-HIGH, a .jsonl file "
+                             "with 'problem' and 'answer', or magebench-sokoban[:global|:online]")
     parser.add_argument("--samples", type=int, default=1, help="completions per problem (default 1)")
-    parser.add_argument("--temperature", type=float, default=0.6, help="0 = greedy (default 0.6)")
+    parser.add_argument("--temperature", type=float,
+                        help="0 = greedy (default 0.6; magebench-sokoban: 0.1, MageBench's)")
     parser.add_argument("--top-p", type=float, default=0.95, help="default 0.95")
-    parser.add_argument("--max-tokens", type=int, default=4096, help="new tokens per completion (default 4096)")
+    parser.add_argument("--max-tokens", type=int, help="new tokens per completion (default 4096; "
+                                                       "magebench-sokoban: 1000 Global, 300 Online)")
     parser.add_argument("--backend", default="hf", choices=("hf", "vllm", "openai"), help="default hf")
     parser.add_argument("--base-url", help="openai backend: server URL, e.g. http://localhost:8000/v1")
     parser.add_argument("--out", help="output folder; reuse it to resume (default eval_out/MODEL/BENCHMARK)")
@@ -46,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="only the first N problems")
     parser.add_argument("--prompt-style", default="auto", choices=STYLES,
                         help="auto (the style a LogicRL run trained the model with, read from its saved "
-                             "recipe; else think for K&K, chat for math), chat, base, think, think-base, compact")
+                             "recipe; else think for K&K, chat for math), chat, base, think, think-base, compact "
+                             "(magebench-sokoban: chat or compact)")
     parser.add_argument("--instruction", default=DEFAULT_INSTRUCTION,
                         help="appended to each problem in the chat and base styles")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -57,6 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kk-parser", default="strict", choices=("strict", "logic_rl"),
                         help="K&K answer parser: strict (default; negations, role-first and list forms) or "
                              "logic_rl (Logic-RL's own, for numbers comparable with the paper)")
+    parser.add_argument("--levels", default="mini",
+                        help="magebench-sokoban: mini (20 levels, default), all (182), or an XSB file or folder")
+    parser.add_argument("--parser", default="magebench", choices=("magebench", "tolerant"),
+                        help="magebench-sokoban reply parser: magebench (MageBench's own, default) or tolerant")
+    parser.add_argument("--observation", choices=("text", "image", "both"),
+                        help="magebench-sokoban scene: text grid or PNG data URL (default: image for --backend "
+                             "openai, text for hf and vllm)")
+    parser.add_argument("--max-turns", type=int, default=50, help="magebench-sokoban:online turns (default 50)")
     parser.add_argument("--batch-size", type=int,
                         help="prompts per generate call and per log sync (default: hf 8, vllm 256, openai 64)")
     parser.add_argument("--device", help="hf backend: torch device (default cuda if available, else cpu)")
@@ -76,6 +88,7 @@ def config_from_args(args) -> EvalConfig:
         kk_count=args.kk_count, kk_seed=args.kk_seed, batch_size=args.batch_size, device=args.device,
         kk_names=[n.strip() for n in args.kk_names.split(",") if n.strip()] if args.kk_names else None,
         dtype=args.dtype, progress=not args.no_progress, kk_parser=args.kk_parser,
+        levels=args.levels, parser=args.parser, observation=args.observation, max_turns=args.max_turns,
     )
 
 

@@ -190,12 +190,14 @@ _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 @register_backend("openai", takes=("model", "base_url"))
 class OpenAIBackend:
-    """Posts to `<base_url>/completions` (string prompts) or `<base_url>/chat/completions` (messages)
-    with the standard library only. Retries timeouts, connection errors, 429 and 5xx with
+    """Posts to `<base_url>/completions` (string prompts) or `<base_url>/chat/completions` (messages, sent
+    as they are: content may be a list of `text` and `image_url` parts, e.g. a `data:image/png;base64,...`
+    scene for vision models) with the standard library only. Retries timeouts, connection errors, 429 and 5xx with
     exponential backoff; other HTTP errors are the user's (a one-line UserError)."""
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
-                 timeout: float = 600.0, retries: int = 3, concurrency: int = 8, backoff: float = 1.0):
+                 timeout: float = 600.0, retries: int = 3, concurrency: int = 8, backoff: float = 1.0,
+                 frequency_penalty: float | None = None):
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
             raise UserError("the openai backend needs --base-url (e.g. http://localhost:8000/v1) "
@@ -210,6 +212,7 @@ class OpenAIBackend:
         self.retries = int(retries)
         self.concurrency = max(1, int(concurrency))
         self.backoff = float(backoff)
+        self.frequency_penalty = None if frequency_penalty is None else float(frequency_penalty)
         self.generated_tokens = 0
         self.last_token_counts: list[list[int]] | None = None
         self._lock = threading.Lock()
@@ -244,6 +247,8 @@ class OpenAIBackend:
         for k in range(n):
             body = {"model": self.model, "n": 1, "temperature": temperature, "top_p": top_p,
                     "max_tokens": max_tokens, "seed": seed + k}
+            if self.frequency_penalty is not None:  # MageBench's setting (magebench-sokoban sends 1.0)
+                body["frequency_penalty"] = self.frequency_penalty
             body["messages" if chat else "prompt"] = prompt
             reply = self._post("/chat/completions" if chat else "/completions", body)
             choices = reply.get("choices") or []

@@ -18,7 +18,7 @@ import re
 import time
 import zlib
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from logicrl.errors import UserError
@@ -51,12 +51,13 @@ class EvalConfig:
     """With `adapters`: one route forced for every problem (an adapter name or "__base__")."""
     samples: int = 1
     """Completions per problem (k of pass@k, maj@k)."""
-    temperature: float = 0.6
-    """Sampling temperature; 0 means greedy decoding."""
+    temperature: float | None = None
+    """Sampling temperature; 0 means greedy decoding. None: 0.6 (magebench-sokoban: 0.1, MageBench's)."""
     top_p: float = 0.95
     """Nucleus sampling threshold."""
-    max_tokens: int = 4096
-    """Most new tokens per completion (the hf backend also stops at the model's context length)."""
+    max_tokens: int | None = None
+    """Most new tokens per completion (the hf backend also stops at the model's context length). None: 4096
+    (magebench-sokoban: 1000 Global, 300 Online, MageBench's)."""
     backend: str = "hf"
     """hf, vllm or openai."""
     base_url: str | None = None
@@ -97,6 +98,15 @@ class EvalConfig:
     """Show a progress bar."""
     backend_options: dict = field(default_factory=dict)
     """Extra keyword options for the backend constructor."""
+    levels: str = "mini"
+    """magebench-sokoban: the level set, "mini" (20 levels), "all" (182) or an XSB file or folder."""
+    parser: str = "magebench"
+    """magebench-sokoban: the reply parser, "magebench" (MageBench's own, comparable scores) or "tolerant"."""
+    observation: str | None = None
+    """magebench-sokoban: how the scene is shown, "text" (grid), "image" (PNG data URL) or "both". None: image
+    for the openai backend, text for hf and vllm."""
+    max_turns: int = 50
+    """magebench-sokoban:online: turns per episode (MageBench: 50)."""
 
 
 DEFAULT_BATCH_SIZES = {"hf": 8, "vllm": 256, "openai": 64}
@@ -314,6 +324,14 @@ def run_eval(config: EvalConfig, backend=None, console=None) -> dict:
     """Evaluate `config.model` on `config.benchmark`; returns the summary dict (also written and
     printed). `backend`: an object with the backend interface (tests pass a scripted one); default
     builds `config.backend`, and only when something is left to generate."""
+    from logicrl.eval.agent_runner import is_agent_benchmark
+
+    if is_agent_benchmark(config.benchmark):
+        from logicrl.eval.agent_runner import run_agent_eval
+
+        return run_agent_eval(config, backend=backend, console=console)
+    config = replace(config, temperature=0.6 if config.temperature is None else config.temperature,
+                     max_tokens=4096 if config.max_tokens is None else config.max_tokens)
     if config.samples < 1:
         raise UserError("--samples must be at least 1")
     if config.max_tokens < 1:

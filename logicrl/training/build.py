@@ -198,6 +198,12 @@ def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weigh
         from logicrl.training.rollout_vllm import make_rollout_func
 
         rollout_func = make_rollout_func(config, tokenizer)
+    agent_kwargs = {}  # Online Sokoban: a rollout_func or an environment_factory (logicrl.training.sokoban)
+    if config.data.kind == "sokoban":
+        from logicrl.training.sokoban import trainer_kwargs
+
+        agent_kwargs = trainer_kwargs(config, tokenizer, puzzles)
+        rollout_func = agent_kwargs.pop("rollout_func", rollout_func)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     all_callbacks, heldout = _callbacks(config, tokenizer, heldout_set, run_dir, curriculum, bf16=args.bf16)
@@ -209,6 +215,7 @@ def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weigh
         processing_class=tokenizer,
         callbacks=all_callbacks + list(callbacks or []) + list(getattr(rollout_func, "callbacks", [])),
         rollout_func=rollout_func,
+        **agent_kwargs,
         algorithm=algorithm,
         recipe=config,
         curriculum=curriculum,

@@ -162,6 +162,10 @@ def _single_task_dataset(config: TrainConfig):
     d = config.data
     if d.kind == "math":
         return datasets.Dataset.from_list(math_rows(d.path, d.prompt_style)), None
+    if d.kind == "sokoban":  # the levels play the puzzles' part (logicrl.training.sokoban)
+        from logicrl.training.sokoban import build_sokoban_dataset
+
+        return build_sokoban_dataset(config)
     puzzles = load_puzzles(config)
     if not puzzles:
         raise UserError("config field data: no training puzzles")
@@ -173,5 +177,6 @@ def check_chat_template(config: TrainConfig, tokenizer) -> None:
     d = config.data
     styles = {m.prompt_style or d.prompt_style for m in d.mix} if d.mix else {d.prompt_style}
     if "chat" in styles and getattr(tokenizer, "chat_template", None) is None:
+        other = "compact" if d.kind == "sokoban" else "base"
         raise UserError(f"config field data.prompt_style: the tokenizer of {config.model} has no chat template; "
-                        "use prompt_style: base")
+                        f"use prompt_style: {other}")
