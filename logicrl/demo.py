@@ -165,6 +165,16 @@ def make_data(settings: DemoSettings) -> dict:
 def rl_config(settings: DemoSettings, model_dir: Path, data_path: Path, out_dir: Path) -> dict:
     """The `logicrl.train` recipe of the RL phase."""
     return {
+        **grpo_recipe(settings, model_dir, out_dir),
+        "rewards": [{"name": "kk", "preset": settings.reward_preset}],
+        "data": {"kind": "kk", "path": str(data_path), "prompt_style": "compact", "names": list(settings.names)},
+    }
+
+
+def grpo_recipe(settings, model_dir: Path, out_dir: Path) -> dict:
+    """The GRPO part of a demo's RL recipe (both demos: `DemoSettings`, `demo_sokoban.SokobanDemoSettings`),
+    without data and rewards."""
+    return {
         "model": str(model_dir),
         "output_dir": str(out_dir),
         "algorithm": "grpo",
@@ -184,8 +194,6 @@ def rl_config(settings: DemoSettings, model_dir: Path, data_path: Path, out_dir:
         "save_total_limit": 1,
         "progress_bar": True,
         "plot": True,
-        "rewards": [{"name": "kk", "preset": settings.reward_preset}],
-        "data": {"kind": "kk", "path": str(data_path), "prompt_style": "compact", "names": list(settings.names)},
     }
 
 

@@ -143,26 +143,10 @@ def sft_records(levels) -> list[dict]:
 
 def rl_config(settings: SokobanDemoSettings, model_dir: Path, levels_path: Path, out_dir: Path) -> dict:
     """The `logicrl.train` recipe of the RL phase."""
+    from logicrl.demo import grpo_recipe
+
     return {
-        "model": str(model_dir),
-        "output_dir": str(out_dir),
-        "algorithm": "grpo",
-        "loss_type": settings.loss_type,
-        "scale_rewards": settings.scale_rewards,
-        "learning_rate": settings.rl_learning_rate,
-        "lr_scheduler_type": "constant",
-        "max_steps": settings.rl_steps,
-        "per_device_train_batch_size": settings.rl_prompts_per_step * settings.num_generations,
-        "num_generations": settings.num_generations,
-        "max_completion_length": settings.max_new_tokens,
-        "temperature": settings.rl_temperature,
-        "beta": settings.beta,
-        "max_grad_norm": 1.0,
-        "seed": settings.seed,
-        "save_steps": 10_000,
-        "save_total_limit": 1,
-        "progress_bar": True,
-        "plot": True,
+        **grpo_recipe(settings, model_dir, out_dir),
         "rewards": [{"name": "sokoban", "scale": settings.reward_scale}],
         "data": {"kind": "sokoban", "path": str(levels_path), "prompt_style": "compact"},
         "sokoban": {"mode": "global", "configs": [settings.config]},
