@@ -219,3 +219,30 @@ def test_warm_start_fingerprint_ignores_rl_settings_but_not_the_heldout_set():
     assert warm_start_fingerprint(dataclasses.replace(base, shortcut_fraction=0.5), held, "m") != fp
     assert warm_start_fingerprint(base, held[1:], "m") != fp  # same settings, other held-out puzzles
     assert warm_start_fingerprint(base, held, "other-model") != fp
+
+
+def test_sampled_passes_use_the_first_puzzles_of_each_size_and_greedy_all(monkeypatch):
+    import logicrl.demo as demo
+    import logicrl.eval.heldout as heldout
+
+    puzzles = [*generate_kk(2, 5, seed=1), *generate_kk(3, 4, seed=2), *generate_kk(2, 3, seed=3)]
+    assert demo.first_per_people(puzzles, None) == puzzles
+    picked = demo.first_per_people(puzzles, {2: 6, 3: 2})
+    assert picked == puzzles[:7] + puzzles[9:10]  # input order kept
+    assert [p.n_people for p in picked] == [2, 2, 2, 2, 2, 3, 3, 2]
+    assert demo.first_per_people(puzzles, {3: 1}) == [puzzles[5]]
+
+    seen = {}
+
+    def fake_evaluate_kk(model, tokenizer, subset, temperature, **kwargs):
+        seen[temperature] = list(subset)
+        n = len(subset)
+        return {"overall": {"accuracy": 0.0, "mean_reward": 0.0}, "by_people": {}, "completions": [""] * n,
+                "n_people": [p.n_people for p in subset]}
+
+    monkeypatch.setattr(heldout, "evaluate_kk", fake_evaluate_kk)
+    settings = demo.DemoSettings(eval_temperatures=(0.0, 0.5), sampled_heldout={2: 2, 3: 1})
+    out = demo.evaluate(None, None, puzzles, settings, "test", log=lambda *_: None)
+    assert set(out) == {"greedy", "T0.5"}
+    assert seen[0.0] == puzzles
+    assert seen[0.5] == [puzzles[0], puzzles[1], puzzles[5]]
