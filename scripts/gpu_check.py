@@ -161,7 +161,7 @@ def report(workdir: str) -> int:
     work = Path(workdir)
     problems = []
     print("\n== gpu_check figures")
-    for stage in ("lora", "full"):
+    for stage in ("lora", "full", "routed"):
         result = _results(work / f"{stage}.log")
         rows = [r for r in _metrics(work / stage) if "step_time" in r]
         if not result:

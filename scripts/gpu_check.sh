@@ -18,16 +18,17 @@
 #   lora     `logicrl train`: 3 GRPO steps, LoRA r=16, bf16 mixed precision, 8 completions x 128 tokens
 #   eval     `logicrl eval` of the LoRA run on 8 Knights-and-Knaves puzzles (greedy, 128 tokens)
 #   full     `logicrl train`: 1 GRPO step of full fine-tuning
+#   routed   `logicrl train`: 2 GRPO steps with two routed LoRA adapters (rows of two tasks in every batch)
 # then the figures: step times, generated tokens/s, peak GPU memory. Exit code 0 only if every stage passed.
 #
 # Options: --tiny, --wheels DIR, --workdir DIR (default: a new folder under $TMPDIR; /dev/shm on a machine
 # whose disk has less than about 25 GB free), --keep (keep the workdir; it holds the 7.7 GB model), --limit
-# SECONDS, --stages LIST (default lora,eval,full; env, install and build always run).
+# SECONDS, --stages LIST (default lora,eval,full,routed; env, install and build always run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PY=${PYTHON:-python3}
-TINY=0 KEEP=0 WHEELS=${LOGICRL_WHEELS:-} WORK="" LIMIT="" STAGES="lora,eval,full"
+TINY=0 KEEP=0 WHEELS=${LOGICRL_WHEELS:-} WORK="" LIMIT="" STAGES="lora,eval,full,routed"
 while [ $# -gt 0 ]; do
   case "$1" in
     --tiny) TINY=1 ;;
@@ -156,6 +157,41 @@ heldout: {every_n_steps: 0}
 EOF
 }
 
+write_routed_recipe() {  # write_routed_recipe FILE OUTPUT_DIR STEPS BATCH TOKENS: two routed adapters, one per task
+  local bf16
+  bf16=$([ $TINY = 1 ] && echo false || echo true)
+  cat > "$1" <<EOF
+model: $WORK/model
+output_dir: $2
+lora:
+  enabled: true
+  r: 16
+  alpha: 32
+  dropout: 0.0
+  adapters: {two: {}, three: {r: 8, alpha: 16}}
+  routing: {by: task, map: {kk2: two, kk3: three}, default: error}
+bf16: $bf16
+learning_rate: 1.0e-5
+max_steps: $3
+per_device_train_batch_size: $4
+num_generations: 4
+max_completion_length: $5
+temperature: 1.0
+data:
+  prompt_style: chat
+  mix:
+    - {task: kk2, kind: kk, people: [2], count: 16}
+    - {task: kk3, kind: kk, people: [3], count: 16}
+rewards: [{name: kk, preset: logic_rl}, {name: "gpu_check:text_hash"}]
+save_steps: 1000
+logging_steps: 1
+progress_bar: false
+plot: false
+report_to: [none]
+heldout: {every_n_steps: 0}
+EOF
+}
+
 stage env 60 env_check || { echo "== gpu_check FAILED at env"; exit 1; }
 if [ -n "$WHEELS" ]; then
   # With a wheel of the project, that wheel is what runs (not this checkout, which only provides the scripts).
@@ -174,6 +210,7 @@ fi
 if [ -f "$WORK/model/config.json" ]; then
   write_recipe "$WORK/lora.yaml" "$WORK/lora" true 3 $BATCH $TOKENS
   write_recipe "$WORK/full.yaml" "$WORK/full" false 1 4 $(( TOKENS / 2 ))
+  write_routed_recipe "$WORK/routed.yaml" "$WORK/routed" 2 $BATCH $TOKENS
   wanted() { [[ ",$STAGES," == *",$1,"* ]]; }
   wanted lora && stage lora 150 "$PY" "$CHECK" run lora -- train --config "$WORK/lora.yaml"
   if ! wanted eval; then
@@ -189,8 +226,11 @@ if [ -f "$WORK/model/config.json" ]; then
   # to cut the run short, the LoRA and eval figures are in already.
   wanted full && stage full 120 "$PY" "$CHECK" run full -- train --config "$WORK/full.yaml"
   rm -rf "$WORK/full/final"  # 15 GB of float32 weights: free the disk for the next run
+  # Two routed LoRA adapters (one per task, rows of both in every batch): added after the H200 runs, so last,
+  # where a run cut short loses it first. Its --tiny run is tested on CPU.
+  wanted routed && stage routed 90 "$PY" "$CHECK" run routed -- train --config "$WORK/routed.yaml"
 else
-  FAILED+=(lora full eval)
+  FAILED+=(lora full eval routed)
 fi
 "$PY" "$CHECK" report "$WORK" || FAILED+=(figures)
 TOTAL=$(( $(date +%s) - START ))

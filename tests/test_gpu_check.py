@@ -66,8 +66,8 @@ def test_gpu_check_tiny_passes(tmp_path):
     print(out[-4000:])
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-3000:]
     assert "== gpu_check PASSED" in out
-    for stage in ("env", "build", "lora", "full", "eval"):
+    for stage in ("env", "build", "lora", "full", "eval", "routed"):
         assert f"-- [{stage}] ok" in out, stage
-    assert out.count("    step ") == 4  # three LoRA steps, one full fine-tuning step, with their times
+    assert out.count("    step ") == 6  # three LoRA, one full fine-tuning and two routed steps, with their times
     assert "tok/s" in out and "peak RSS" in out
     assert not list(tmp_path.glob("logicrl-gpu-check.*"))  # the workdir (a 7.7 GB model on a GPU) is removed
