@@ -158,6 +158,10 @@ def test_cli_demo_rejects_bad_input_before_any_work(tmp_path, capsys):
     assert main(["demo", "--update-readme", str(tmp_path / "missing.md"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    (tmp_path / "afile").write_text("x")
+    for task in ("kk", "sokoban"):
+        assert main(["demo", "--task", task, "--out", str(tmp_path / "afile" / "sub")]) == 2
+        assert "is a file" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -135,6 +135,9 @@ def test_kill_and_resume_loses_only_the_batch_in_flight(tmp_path):
     ({"observation": "image"}, "text only"),
     ({"prompt_style": "think"}, "--prompt-style"),
     ({"prompt_style": "compact", "observation": "both", "backend": "openai"}, "compact"),
+    ({"benchmark": "magebench-sokoban:"}, "magebench-sokoban:online"),
+    ({"seed": -1}, "--seed"),
+    ({"levels": " "}, "--levels"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, changes, message):
     with pytest.raises(UserError, match=message) as info:
@@ -213,3 +216,27 @@ def test_embedded_model_plays_a_few_levels(tmp_path):
         assert all(r["score"] >= r["do_nothing_score"] for r in rows)
         assert all(len(r["replies"]) == r["turns"] == (1 if mode == "global" else 2) for r in rows)
         assert summary["generation"]["tokens"] is not None
+
+
+def test_online_compact_episode_survives_a_run_of_unparsed_replies(tmp_path):
+    """MageBench's window keeps the last 5 turn pairs; after 5 unparsed replies in a row (their "regenerate"
+    turns carry no scene) it would hold no grid, and a compact prompt needs one: compact episodes keep it."""
+    backend = SolverBackend(mode="online", bad={MINI[0].name})
+    summary = run_eval(config(tmp_path, benchmark="magebench-sokoban:online", limit=1, max_turns=8,
+                              prompt_style="compact"), backend=backend)
+    row = read_jsonl(tmp_path / "out" / "samples.jsonl")[0]
+    assert row["turns"] == 8 and row["parse_failures"] == 8 and summary["parse_failures"] == 8
+    assert row["score"] == row["do_nothing_score"]
+
+
+def test_rerun_after_the_weights_changed_is_refused(tmp_path):
+    import os
+
+    model = tmp_path / "model"
+    model.mkdir()
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"0")
+    run_eval(config(tmp_path, model=str(model), limit=1), backend=SolverBackend())
+    os.utime(weights, ns=(1, 1))  # retrained into the same folder
+    with pytest.raises(UserError, match="other weights"):
+        run_eval(config(tmp_path, model=str(model), limit=2), backend=SolverBackend())

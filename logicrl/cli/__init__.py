@@ -20,7 +20,7 @@ COMMANDS = {
     "puzzles": ("logicrl.cli.puzzles", "generate and inspect Knights-and-Knaves puzzle sets"),
     "train": ("logicrl.cli.train", "train a policy with GRPO, REINFORCE++ or PPO (optionally LoRA)"),
     "demo": ("logicrl.cli.demo", "the CPU demo: warm start, RL, before/after table and plot"),
-    "eval": ("logicrl.cli.eval", "evaluate a model on AIME, AMC, Knights-and-Knaves or a JSONL file"),
+    "eval": ("logicrl.cli.eval", "evaluate a model on AIME, AMC, Knights-and-Knaves, a JSONL file or MageBench's Sokoban"),
     "submit": ("logicrl.cli.submit", "submit a training recipe to a Ray cluster as a Ray job"),
     "export": ("logicrl.cli.export", "routed adapters: the vllm serve command, or one route merged into the base"),
 }

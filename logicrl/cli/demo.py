@@ -36,6 +36,9 @@ def run(args) -> int:
     out = Path(args.out or ("runs/demo-sokoban" if args.task == "sokoban" else "runs/demo"))
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UserError(f"--out {out}: {blocking} is a file, not a directory")
     readme = None
     if args.update_readme is not None:
         readme = Path(args.update_readme)

@@ -51,8 +51,8 @@ def is_agent_benchmark(spec: str) -> bool:
 
 def parse_benchmark(spec: str) -> str:
     """``magebench-sokoban`` -> "global"; ``magebench-sokoban:online`` -> "online". UserError otherwise."""
-    _, _, mode = str(spec).partition(":")
-    mode = mode or "global"
+    _, colon, mode = str(spec).partition(":")
+    mode = mode if colon else "global"
     if mode not in MODES:
         raise UserError(f"benchmark {spec!r}: expected {BENCHMARK}, {BENCHMARK}:global or {BENCHMARK}:online")
     return mode
@@ -82,7 +82,7 @@ class BackendPolicy:
         from agents.sokoban.compact import compact_prompt, scene_grid
 
         grid = scene_grid(conversation)
-        if grid is None:  # an Online window whose scene was dropped (never with max_images >= 1)
+        if grid is None:  # run_agent_eval keeps the whole episode in an Online compact memory: cannot happen
             raise RuntimeError("compact prompts need a text scene in the conversation")
         return compact_prompt(grid, self.mode)
 
@@ -150,6 +150,7 @@ def run_agent_eval(config, backend=None, console=None) -> dict:
         default_out_dir,
         read_samples,
         trained_recipe,
+        weights_fingerprint,
     )
 
     mode = parse_benchmark(config.benchmark)
@@ -168,6 +169,10 @@ def run_agent_eval(config, backend=None, console=None) -> dict:
         raise UserError("--limit must be at least 1")
     if config.max_turns < 1:
         raise UserError("--max-turns must be at least 1")
+    if config.seed < 0:
+        raise UserError(f"--seed must be non-negative, got {config.seed}")
+    if not str(config.levels).strip():
+        raise UserError("--levels is empty: use mini, all, or an XSB file or folder")
     try:
         get_parser(config.parser)
     except ValueError as exc:
@@ -184,9 +189,13 @@ def run_agent_eval(config, backend=None, console=None) -> dict:
     if observation != "text" and config.backend in ("hf", "vllm"):
         raise UserError(f"--observation {observation}: the {config.backend} backend sends text only; images go "
                         "to vision models behind --backend openai")
+    # A compact prompt shows only the newest grid, so MageBench's memory window (the last 5 turn pairs) has no
+    # part in it; but after 5 unparsed replies in a row (whose "regenerate" turns carry no scene) that window
+    # would hold no grid at all. Compact Online episodes therefore keep their whole memory.
+    memory = config.max_turns if style == "compact" and mode == "online" else 5
     settings = AgentSettings(mode=mode, parser=config.parser, observation=observation, max_turns=config.max_turns,
                              max_tokens=config.max_tokens, temperature=config.temperature, top_p=config.top_p,
-                             progress=config.progress and mode == "online")
+                             progress=config.progress and mode == "online", max_memory=memory)
 
     levels = _load_levels(config.levels)
     fingerprint = _fingerprint(levels)  # of the whole set: a larger --limit extends the run
@@ -203,6 +212,7 @@ def run_agent_eval(config, backend=None, console=None) -> dict:
         **({"max_turns": config.max_turns, "max_memory": settings.max_memory, "max_images": settings.max_images}
            if mode == "online" else {}),
         **({"resolution": settings.resolution} if observation != "text" else {}),
+        "weights_fingerprint": weights_fingerprint([config.model, config.adapter]),
     }
     _check_run_file(out, run_settings)
 

@@ -346,4 +346,4 @@ def load_benchmark(spec: str, data_dir=None, seed: int = KK_SEED, kk_count: int 
     if path.suffix == ".jsonl" or path.exists():
         return load_jsonl_benchmark(path, name=spec)
     raise UserError(f"unknown benchmark {spec!r}: use one of {', '.join(benchmark_names())}, kk, kk:N, "
-                    "or a .jsonl file with 'problem' and 'answer'")
+                    "magebench-sokoban[:global|:online], or a .jsonl file with 'problem' and 'answer'")
