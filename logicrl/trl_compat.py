@@ -467,3 +467,12 @@ def _fit_width(t: torch.Tensor, width: int) -> torch.Tensor:
     if t.size(1) < width:
         t = nn.functional.pad(t, (0, width - t.size(1)))
     return t[:, :width]
+
+
+def supports_tool_calling(tokenizer) -> bool:
+    """Whether `tokenizer`'s chat template can render a whole tool-calling conversation: TRL's own check
+    (`trl.chat_template_utils.supports_tool_calling`), which `GRPOTrainer` runs for `environment_factory`
+    and answers with a ValueError deep in its constructor; we ask first, to give a one-line error."""
+    from trl.chat_template_utils import supports_tool_calling as trl_check
+
+    return bool(trl_check(tokenizer))

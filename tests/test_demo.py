@@ -226,8 +226,8 @@ def test_warm_start_fingerprint_ignores_rl_settings_but_not_the_heldout_set():
 
 
 def test_sampled_passes_use_the_first_puzzles_of_each_size_and_greedy_all(monkeypatch):
-    import logicrl.demo as demo
-    import logicrl.eval.heldout as heldout
+    from logicrl import demo
+    from logicrl.eval import heldout
 
     puzzles = [*generate_kk(2, 5, seed=1), *generate_kk(3, 4, seed=2), *generate_kk(2, 3, seed=3)]
     assert demo.first_per_people(puzzles, None) == puzzles

@@ -339,3 +339,19 @@ def test_online_training_through_environment_factory(tmp_path):
     assert max(r["rewards/SokobanToolEnv/mean"] for r in steps) > 0  # scale unit: 1 when solved
     assert all(math.isfinite(r["loss"]) for r in rows if "loss" in r)
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("changes, message", [
+    # a reward that cannot read Sokoban rows: found on one row before the model loads, not at step 1
+    ({"rewards": [{"name": "kk"}]}, "rewards\\[0\\]: reward 'kk' cannot score this data \\(data.kind sokoban\\)"),
+    # the embedded tokenizer's chat template renders no tool calls
+    ({"data": {"prompt_style": "chat"}, "sokoban": {"mode": "online", "route": "environment_factory"}},
+     "sokoban.route: environment_factory needs a chat template that renders tool calls"),
+])
+def test_data_and_model_misfits_are_one_line_errors_that_leave_nothing(tmp_path, changes, message):
+    from logicrl import train
+
+    with pytest.raises(UserError, match=message) as info:
+        train(recipe(tmp_path, **changes))
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()  # the run folder opened for it is gone again

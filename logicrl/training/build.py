@@ -147,11 +147,13 @@ def _build(config: TrainConfig, callbacks, algorithm, reward_funcs, reward_weigh
 
     from logicrl.models import load_model_and_tokenizer
     from logicrl.training.data import build_dataset, check_chat_template, heldout_puzzles
+    from logicrl.training.rewards import check_reward_columns
     from logicrl.trl_compat import LogicRLTrainer, log_metric
 
     set_seed(config.seed)
     # The data first (training and held-out puzzles): a data error stops before the model loads and the warm start.
     dataset, puzzles = build_dataset(config)
+    check_reward_columns(config, dataset)
     heldout_set = (heldout_puzzles(config, {p.quiz for p in puzzles} if puzzles else set())
                    if config.heldout.every_n_steps else None)
     # An adapter to continue with LoRA is applied below, after the warm start.

@@ -155,3 +155,31 @@ def with_component_logging(fn, name: str | None = None, scores_from_breakdown: b
     return reward
 
 
+
+
+def check_reward_columns(config: TrainConfig, dataset) -> None:
+    """Score one row of `dataset` (each reward's first row, among its `tasks` when it has them) with an empty
+    completion, so that a reward that cannot read this data (for instance `kk` on Sokoban levels: no
+    'solution_text_format' column) is a one-line UserError before the model loads, not a crash at step 1.
+    Only `RewardConfigError` counts: what a reward makes of an empty completion is its own business."""
+    import rewards
+    from rewards.registry import RewardConfigError
+
+    for i, spec in enumerate(config.rewards):
+        spec = dict(spec)
+        tasks = spec.pop("tasks", None)
+        row = next((r for r in dataset if tasks is None or r.get("task") in tasks), None)  # stops at the first
+        if row is None:
+            continue
+        (fn,), _ = rewards.from_config([spec])
+        prompt = row["prompt"]
+        completion = [{"role": "assistant", "content": ""}] if isinstance(prompt, list) else ""
+        columns = {k: [v] for k, v in row.items() if k != "prompt"}
+        try:
+            fn([prompt], [completion], **columns)
+        except RewardConfigError as exc:
+            kind = "data.mix" if config.data.mix else f"data.kind {config.data.kind}"
+            raise UserError(f"config field rewards[{i}]: reward {spec.get('name')!r} cannot score this data "
+                            f"({kind}): {first_line(exc)}") from None
+        except Exception:  # noqa: BLE001, S110 - any other failure on an empty completion is left to training
+            pass

@@ -98,6 +98,11 @@ def trainer_kwargs(config, tokenizer, levels) -> dict:
         import functools
 
         from agents.sokoban.tools import SokobanToolEnv
+        from logicrl.trl_compat import supports_tool_calling
+
+        if not supports_tool_calling(tokenizer):
+            raise UserError(f"config field sokoban.route: environment_factory needs a chat template that renders tool "
+                            f"calls, and the one of {config.model} does not; use route: rollout_func")
 
         return {"environment_factory": functools.partial(SokobanToolEnv, scale=reward_scale(config))}
     from logicrl.training.rollout_agents import OnlineRollout
