@@ -71,10 +71,26 @@ def _scaled(score: float, do_nothing: float, scale: str) -> float:
 
 
 def _value(column, i):
-    if column is None or i >= len(column):
+    if column is None:
         return None
+    if i >= len(column):
+        raise ValueError(f"reward 'sokoban': a dataset column has {len(column)} values for more completions")
     v = column[i]
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+def _number(column, i, name: str) -> float | None:
+    """Row i of an Online rollout's numeric column: a finite float or None. ValueError otherwise."""
+    v = _value(column, i)
+    if v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"reward 'sokoban': column {name!r} row {i} is not a number: {str(v)[:40]!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"reward 'sokoban': column {name!r} row {i} is not finite: {x}")
+    return x
 
 
 @register("sokoban", factory=True)
@@ -101,14 +117,14 @@ def sokoban(parser: str = "magebench", scale: str = "score") -> RewardFn:
                 rows.append({"reward": None, "score": float(result["score"]), "solved": float(result["solved"]),
                              "correct": float(result["solved"]), "steps": float(result["steps"])})
                 continue
-            online = _value(sokoban_score, i)
+            online = _number(sokoban_score, i, "sokoban_score")
             if online is not None:
-                do_nothing = float(_value(sokoban_do_nothing, i) or 0.0)
+                do_nothing = _number(sokoban_do_nothing, i, "sokoban_do_nothing") or 0.0
                 solved = bool(_value(sokoban_solved, i))
-                failures = _value(sokoban_parse_failures, i) or 0
-                rows.append({"reward": _scaled(float(online), do_nothing, scale), "score": float(online),
+                failures = _number(sokoban_parse_failures, i, "sokoban_parse_failures") or 0.0
+                rows.append({"reward": _scaled(online, do_nothing, scale), "score": online,
                              "solved": float(solved), "correct": float(solved),
-                             "steps": float(_value(sokoban_steps, i) or 0), "parse_failures": float(failures)})
+                             "steps": _number(sokoban_steps, i, "sokoban_steps") or 0.0, "parse_failures": failures})
                 continue
             xsb = _value(level, i)
             if xsb is None:
@@ -117,7 +133,10 @@ def sokoban(parser: str = "magebench", scale: str = "score") -> RewardFn:
                                      "rollout's 'sokoban_score'")
                 rows.append({"reward": None})
                 continue
-            r = score_plan(str(xsb), completion_text(completion), parser)
+            if not isinstance(xsb, str):
+                raise ValueError(f"reward 'sokoban': column 'level' row {i} is not XSB text but "
+                                 f"{type(xsb).__name__}")
+            r = score_plan(xsb, completion_text(completion), parser)
             rows.append({"reward": _scaled(r["score"], r["do_nothing"], scale), "score": r["score"],
                          "solved": float(r["solved"]), "correct": float(r["solved"]),
                          "steps": float(r["steps"]), "moves": float(r["moves"]), "parsed": float(r["moves"] > 0)})

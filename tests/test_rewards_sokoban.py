@@ -83,6 +83,14 @@ def test_bad_input():
     assert fn(None, ["Up", "Up"], level=[None, MINI[0].to_xsb()])[0] is None
     hostile = ["### Actions\n" + "Up, " * 200_000, "\x00" * 1000, 12345]
     assert all(isinstance(v, float) for v in fn(None, hostile, level=[MINI[0].to_xsb()] * 3))
+    # Columns that do not fit: one-line ValueErrors naming the column, never a silent None or inf.
+    for kwargs, message in [({"level": [123]}, "not XSB text"),
+                            ({"level": [MINI[0].to_xsb()] * 1}, "1 values for more completions"),
+                            ({"sokoban_score": ["high"]}, "sokoban_score.*not a number"),
+                            ({"sokoban_score": [float("inf")]}, "sokoban_score.*not finite")]:
+        n = 2 if "1 values" in message else 1
+        with pytest.raises(ValueError, match=message):
+            fn(None, ["Up"] * n, **kwargs)
 
 
 def test_importing_rewards_does_not_import_agents():
