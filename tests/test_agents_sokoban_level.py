@@ -116,6 +116,62 @@ def test_bad_levels_are_refused_with_one_line(text, message):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("text, message", [
+    # a stray character in a map row names itself and the row, instead of ending the map silently
+    ("#####\n#@$.#\n#@ X #\n#####\n", r"line 3: unknown character 'X' in line 3 of the map$"),
+    ("#####\n#@$.#\n#####\n#  X#\n", r"line 4: unknown character 'X' in line 4 of the map$"),
+    ("#####\n#@$.#\n#####\n\n  # X #\n", r"line 5: unknown character 'X' in line 1 of the map$"),
+    ("-#####\n-#@$.#\n-#####\n-#é#\n", r"unknown character 'é' in line 4 of the map"),
+    ("#####\n#@$.#\n#\t  #\n#####\n", "line 3: tabs are not allowed in a map"),
+])
+def test_unknown_map_characters_are_named_with_their_line(text, message):
+    with pytest.raises(LevelError, match=message) as e:
+        parse_xsb(text)
+    assert "\n" not in str(e.value)
+
+
+TINY = "#####\n#@$.#\n#####\n"
+
+
+@pytest.mark.parametrize("meta, message", [
+    ("; optimal_moves: 99999999999999999999999", "optimal_moves must be an integer from 0 to 300"),
+    ("; optimal_moves: 301", "optimal_moves must be an integer from 0 to 300"),
+    ("; optimal_moves: -1", "optimal_moves must be an integer from 0 to 300"),
+    ("; optimal_reward: -1e20", "optimal_moves must be an integer from 0 to 300"),
+    ("; optimal_moves: 5\n; solution: R", "solution has 1 moves but optimal_moves is 5"),
+    ("; config: nonsense-v9", "unknown Sokoban configuration 'nonsense-v9'"),
+    ("; solution: x", "LURD notation"),
+    ("; solution: L", r"solution move 1 \('L'\) is blocked"),
+    ("; solution: uR", r"solution move 1 \('u'\) is blocked"),
+    ("; solution: RL", "solves the level after 1 moves but has 2"),
+])
+def test_bad_metadata_is_refused_with_one_line(meta, message):
+    with pytest.raises(LevelError, match=message) as e:
+        Level.from_xsb(meta + "\n" + TINY)
+    assert "\n" not in str(e.value)
+
+
+def test_solution_must_solve_the_level():
+    # every move possible, but one box is left off its target
+    with pytest.raises(LevelError, match="does not solve the level \\(1 of 2 boxes"):
+        Level.from_xsb("; optimal_moves: 1\n; solution: D\n" + SIMPLE)
+    with pytest.raises(LevelError, match="does not solve"):
+        Level(Level.from_xsb(SIMPLE).rows, solution="Dllu")
+
+
+def test_valid_metadata_still_loads():
+    assert Level.from_xsb("; config: Sokoban-v1\n" + TINY).config == "v1"  # gym id accepted, normalized
+    assert Level.from_xsb("; optimal_moves: 300\n" + TINY).optimal_moves == 300
+    assert Level.from_xsb("; optimal_moves: 1\n; solution: R\n" + TINY).solution == "R"
+    assert Level.from_xsb("; optimal_moves: 0\n; solution:\n#####\n#@* #\n#####\n").solution == ""
+    # comments and blank lines between levels, '-'/'_' floor, and free text lines are kept as before
+    text = "; header\n\n" + TINY + "Title: one\nAuthor: me\n\n; next\n_#####\n_#@$.#\n-#####\n"
+    assert [lv.name for lv in parse_xsb(text)] == ["one", ""]
+    for seed in range(4):
+        lv = generate_level("small-v0", seed)
+        assert Level.from_xsb(lv.to_xsb()) == lv
+
+
 def test_bad_arrays_are_refused():
     fixed, state = Level.from_xsb(SIMPLE).to_arrays()
     bad = state.copy()

@@ -4,9 +4,12 @@ two room arrays.
 XSB (the standard Sokoban text format): ``#`` wall, ``@`` player, ``$`` box, ``.`` target,
 ``*`` box on target, ``+`` player on target, space floor. On input ``-`` and ``_`` are also read as
 floor, ``p``/``P`` as player / player on target and ``b``/``B`` as box / box on target (common
-variants). Lines starting with ``;`` are comments; comments of the form ``; key: value`` carry a
-level's metadata (``name``, ``config``, ``max_steps``, ``optimal_moves``, ``optimal_reward``,
-``solution``, ``seed``). A ``Title: ...`` line right after a map names that map.
+variants). A line whose first character other than space, ``-`` or ``_`` is ``#`` is a map row, and
+any other character in it is an error. Lines starting with ``;`` are comments; comments of the form
+``; key: value`` carry a level's metadata (``name``, ``config``, ``max_steps``, ``optimal_moves``,
+``optimal_reward``, ``solution``, ``seed``), which is checked: a known config, ``optimal_moves`` of
+at most `MAX_OPTIMAL_MOVES`, and a solution that solves the level in ``optimal_moves`` moves. A
+``Title: ...`` line right after a map names that map.
 
 gym-sokoban arrays (``gym_sokoban/envs/sokoban_env.py``, ``room_utils.py``): ``room_fixed`` holds the
 parts that never move (0 wall, 1 floor, 2 target); ``room_state`` the whole scene (0 wall, 1 floor,
@@ -27,11 +30,19 @@ from functools import cached_property
 
 import numpy as np
 
+from agents.sokoban.configs import CONFIGS, get_config
+
 # gym-sokoban's room codes.
 WALL, FLOOR, TARGET, BOX_ON_TARGET, BOX, PLAYER = 0, 1, 2, 3, 4, 5
 
 MAX_SIDE = 100
 """Largest height or width accepted (hostile or corrupt input is refused, not parsed forever)."""
+
+MAX_OPTIMAL_MOVES = max(c.max_steps for c in CONFIGS.values())
+"""Largest `optimal_moves` accepted: 300, the longest episode of any configuration; a longer optimal
+solution could not be played out in an episode. It feeds the score through U = 10 + boxes - 0.1 *
+moves (scoring.py: ``(best - U) * 5 + 100``), so U stays >= -19 and doing nothing scores at most 195
+(an unbounded count once gave U = -1e22 and scores of 5e+22)."""
 
 _CANONICAL = set("#@$.*+ ")
 _ALIASES = {"-": " ", "_": " ", "p": "@", "P": "+", "b": "$", "B": "*"}
@@ -60,12 +71,15 @@ def optimal_reward(n_boxes: int, moves: int) -> float:
 class Level:
     """One Sokoban level: its layout (`rows`, canonical XSB, all of one width) plus metadata.
 
-    Metadata: `name`; `config` (one of ``agents.sokoban.CONFIGS``, or None); `max_steps` (the
-    episode's step limit, None = the config's or 200); `optimal_moves` (fewest moves that solve it,
-    None = unknown); `solution` (one optimal solution in LURD notation: lower case a move, upper case
-    a push); `seed` (the generator seed that reproduces it). Equality compares everything.
+    Metadata: `name`; `config` (one of ``agents.sokoban.CONFIGS``, or None; a ``Sokoban-`` prefix is
+    dropped); `max_steps` (the episode's step limit, None = the config's or 200); `optimal_moves`
+    (fewest moves that solve it, 0 to `MAX_OPTIMAL_MOVES`, None = unknown); `solution` (one optimal
+    solution in LURD notation: lower case a move, upper case a push; replayed, it must solve the
+    level with its last move and no move may be blocked); `seed` (the generator seed that reproduces
+    it). Equality compares everything.
 
-    Raises `LevelError` (a ValueError) when the layout is not a closed, playable level.
+    Raises `LevelError` (a ValueError) when the layout is not a closed, playable level or the
+    metadata is inconsistent with it.
     """
 
     rows: tuple[str, ...]
@@ -108,8 +122,15 @@ class Level:
         if outside:
             r, c = divmod(outside[0], w)
             raise LevelError(f"box or target at row {r}, column {c} lies outside the player's area")
-        if self.optimal_moves is not None and (type(self.optimal_moves) is not int or self.optimal_moves < 0):
-            raise LevelError(f"optimal_moves must be a non-negative integer, got {self.optimal_moves!r}")
+        if self.optimal_moves is not None and (type(self.optimal_moves) is not int
+                                               or not 0 <= self.optimal_moves <= MAX_OPTIMAL_MOVES):
+            raise LevelError(f"optimal_moves must be an integer from 0 to {MAX_OPTIMAL_MOVES}, "
+                             f"got {self.optimal_moves!r}")
+        if self.config is not None:
+            try:
+                object.__setattr__(self, "config", get_config(str(self.config)).name)
+            except ValueError as e:
+                raise LevelError(str(e)) from None
         if self.max_steps is not None and (type(self.max_steps) is not int or self.max_steps < 1):
             raise LevelError(f"max_steps must be a positive integer, got {self.max_steps!r}")
         if self.solution is not None:
@@ -118,6 +139,7 @@ class Level:
             if self.optimal_moves is not None and len(self.solution) != self.optimal_moves:
                 raise LevelError(f"solution has {len(self.solution)} moves but optimal_moves is "
                                  f"{self.optimal_moves}")
+            _check_solution(self)
 
     # ---- geometry -----------------------------------------------------------------------------
     @property
@@ -273,9 +295,36 @@ _CHAR_CODES = {
 }
 
 
+def _check_solution(level: Level) -> None:
+    """Replay `level.solution` in `SokobanEnv`; LevelError unless it solves the level with its last move.
+
+    Every move must move the player (a bump into a wall or a blocked push is no part of an optimal
+    solution). Upper/lower case is not compared with pushes: solutions converted from MageBench's
+    files are not known to follow that convention, and the moves alone decide the replay.
+    """
+    from agents.sokoban.env import ACTIONS, SokobanEnv  # env imports this module
+
+    moves = level.solution
+    env = SokobanEnv(level, max_steps=len(moves) + 1, observation="state")
+    for i, ch in enumerate(moves, 1):
+        if env.solved:
+            raise LevelError(f"solution solves the level after {i - 1} moves but has {len(moves)}")
+        info = env.step(ACTIONS[LETTER_MOVES[ch.lower()]])[4]
+        if not info["action.moved_player"]:
+            raise LevelError(f"solution move {i} ({ch!r}) is blocked")
+    if not env.solved:
+        raise LevelError(f"solution does not solve the level ({env.boxes_on_target} of {level.n_boxes} "
+                         "boxes on targets after it)")
+
+
 def _is_map_line(line: str) -> bool:
     s = line.rstrip()
     return bool(s) and "#" in s and set(s) <= _MAP_CHARS
+
+
+def _looks_like_map(line: str) -> bool:
+    """A row of a map, maybe with bad characters: its first character other than floor is a wall."""
+    return line.lstrip(" -_").startswith("#")
 
 
 def _meta_value(key: str, value: str, where: str):
@@ -330,6 +379,12 @@ def parse_xsb(text: str, source: str = "XSB text") -> list[Level]:
     start = 0
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.rstrip("\r\n")
+        if _looks_like_map(line) and not _is_map_line(line):
+            bad = next(ch for ch in line.rstrip() if ch not in _MAP_CHARS)
+            if bad == "\t":
+                raise LevelError(f"{source}, line {n}: tabs are not allowed in a map")
+            row = n - start + 1 if rows else 1
+            raise LevelError(f"{source}, line {n}: unknown character {bad!r} in line {row} of the map")
         if rows and _is_map_line(line):
             rows.append(line)
             continue
