@@ -365,22 +365,22 @@ def plot_rewards(metrics_path: Path, out_png: Path, summary: dict) -> bool:
     return True
 
 
-def check_readme(readme: Path) -> str:
-    """The text of `readme`, which must hold exactly one demo-results block (else a one-line UserError)."""
+def check_readme(readme: Path, start: str = README_START, end: str = README_END) -> str:
+    """The text of `readme`, which must hold exactly one `start` ... `end` block (default: the demo-results
+    markers; else a one-line UserError)."""
     if not readme.is_file():
         raise UserError(f"--update-readme: {readme} not found")
     text = readme.read_text(encoding="utf-8")
-    if text.count(README_START) != 1 or text.count(README_END) != 1 or text.index(README_START) > text.index(README_END):
-        raise UserError(f"--update-readme: {readme} needs one '{README_START}' ... '{README_END}' block")
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise UserError(f"--update-readme: {readme} needs one '{start}' ... '{end}' block")
     return text
 
 
-def update_readme(readme: Path, block: str) -> None:
-    """Replace the text between the demo-results markers of `readme` with `block`."""
-    text = check_readme(readme)
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
-    new = pattern.sub(lambda _m: f"{README_START}\n{block.rstrip()}\n{README_END}", text)
-    atomic_write_text(readme, new)
+def update_readme(readme: Path, block: str, start: str = README_START, end: str = README_END) -> None:
+    """Replace the text between the `start` and `end` markers of `readme` with `block` (atomically)."""
+    text = check_readme(readme, start, end)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    atomic_write_text(readme, pattern.sub(lambda _m: f"{start}\n{block.rstrip()}\n{end}", text))
 
 
 # ---------------------------------------------------------------------------------------------- main

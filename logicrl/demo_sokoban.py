@@ -22,12 +22,10 @@ import json
 import os
 import platform
 import random
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from logicrl.errors import UserError
 from logicrl.fsutil import atomic_write_text
 
 README_START = "<!-- sokoban-demo-results:start -->"
@@ -257,19 +255,16 @@ def results_markdown(summary: dict) -> str:
 
 def check_readme(readme: Path) -> str:
     """The text of `readme`, which must hold exactly one Sokoban demo block (else a one-line UserError)."""
-    if not readme.is_file():
-        raise UserError(f"--update-readme: {readme} not found")
-    text = readme.read_text(encoding="utf-8")
-    if text.count(README_START) != 1 or text.count(README_END) != 1 or text.index(README_START) > text.index(README_END):
-        raise UserError(f"--update-readme: {readme} needs one '{README_START}' ... '{README_END}' block")
-    return text
+    from logicrl import demo
+
+    return demo.check_readme(readme, README_START, README_END)
 
 
 def update_readme(readme: Path, block: str) -> None:
     """Replace the text between the Sokoban demo markers of `readme` with `block`."""
-    text = check_readme(readme)
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.DOTALL)
-    atomic_write_text(readme, pattern.sub(lambda _m: f"{README_START}\n{block.rstrip()}\n{README_END}", text))
+    from logicrl import demo
+
+    demo.update_readme(readme, block, README_START, README_END)
 
 
 # ---------------------------------------------------------------------------------------------- main
