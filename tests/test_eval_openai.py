@@ -17,13 +17,14 @@ from logicrl.eval.runner import EvalConfig, run_eval
 class FakeServer:
     """An OpenAI-style server: /v1/completions and /v1/chat/completions answer "\\boxed{<number>}" where
     the number is the first integer in the prompt times 2, plus the choice index, plus how many earlier
-    requests asked the same prompt; `usage.completion_tokens` is 5 per choice. `fail_first` requests get a
-    503."""
+    requests asked the same prompt (with `reply`: that text, whatever the prompt); `usage.completion_tokens` is 5
+    per choice. `fail_first` requests get a 503."""
 
-    def __init__(self, fail_first: int = 0, reject: bool = False):
+    def __init__(self, fail_first: int = 0, reject: bool = False, reply: str | None = None):
         self.requests: list[tuple[str, dict]] = []
         self.fail_first = fail_first
         self.reject = reject
+        self.reply = reply
         self.seen: dict[str, int] = {}
         server = self
 
@@ -39,14 +40,15 @@ class FakeServer:
                 if len(server.requests) <= server.fail_first:
                     return self._send(503, {"error": "busy"})
                 chat = self.path == "/v1/chat/completions"
-                text = body["messages"][-1]["content"] if chat else body["prompt"]
-                base = 2 * int("".join(ch for ch in text.split("Problem ")[1] if ch.isdigit())[:4] or 0)
-                base += server.seen.get(text, 0)
-                server.seen[text] = server.seen.get(text, 0) + 1
                 count = body["n"]
+                if server.reply is None:
+                    text = body["messages"][-1]["content"] if chat else body["prompt"]
+                    base = 2 * int("".join(ch for ch in text.split("Problem ")[1] if ch.isdigit())[:4] or 0)
+                    base += server.seen.get(text, 0)
+                    server.seen[text] = server.seen.get(text, 0) + 1
                 choices = []
                 for i in range(count):
-                    answer = f"work... \\boxed{{{base + i}}}"
+                    answer = server.reply if server.reply is not None else f"work... \\boxed{{{base + i}}}"
                     choice = {"index": i, "message": {"role": "assistant", "content": answer}} if chat \
                         else {"index": i, "text": answer}
                     choices.append(choice)

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from test_eval_doubles import read_jsonl
+from test_eval_openai import FakeServer
 
 from agents.sokoban import Level, load_levels, solve
 from agents.sokoban.compact import HEADINGS, scene_grid
@@ -146,50 +147,13 @@ def test_bad_settings_are_one_line_errors(tmp_path, changes, message):
     assert not (tmp_path / "out").exists()
 
 
-class ChatServer:
-    """An OpenAI-style /v1/chat/completions on 127.0.0.1 that records each request and answers `reply`."""
-
-    def __init__(self, reply: str):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                server.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                data = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}],
-                                   "usage": {"completion_tokens": 4}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_openai_backend_sends_the_scene_as_an_image_data_url(tmp_path):
     from PIL import Image
 
     plan = "### Analyze\nthe box is left\n### Actions\nLeft, Up"
-    with ChatServer(plan) as server:
+    with FakeServer(reply=plan) as server:
         summary = run_eval(config(tmp_path, model="served", backend="openai", base_url=server.url, limit=2))
-    body = server.requests[0]
+    body = server.requests[0][1]
     assert body["temperature"] == 0.1 and body["max_tokens"] == 1000 and body["frequency_penalty"] == 1.0
     system, user = body["messages"]
     assert system["role"] == "system" and "Sokoban" in system["content"]
@@ -202,7 +166,7 @@ def test_openai_backend_sends_the_scene_as_an_image_data_url(tmp_path):
     assert summary["observation"] == "image" and summary["parse_failures"] == 0
     rows = read_jsonl(tmp_path / "out" / "samples.jsonl")
     assert all(r["moves"][:2] == ["Left", "Up"] or r["success"] for r in rows)
-    assert summary["generation"]["tokens"] == 8
+    assert summary["generation"]["tokens"] == 10  # the server counts 5 per completion
 
 
 @pytest.mark.slow
