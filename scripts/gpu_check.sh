@@ -132,13 +132,13 @@ install_wheels() {
   "$PY" -c "import torch, trl, datasets, math_verify, peft, accelerate, logicrl; print(f'>> trl {trl.__version__}, datasets {datasets.__version__}, peft {peft.__version__}, accelerate {accelerate.__version__}, torch {torch.__version__}, logicrl from {logicrl.__file__}')"
 }
 
-write_recipe() {  # write_recipe FILE OUTPUT_DIR LORA(true|false) STEPS BATCH TOKENS
-  local bf16 count=16
+write_recipe() {  # write_recipe FILE OUTPUT_DIR LORA STEPS BATCH TOKENS DATA (LORA, DATA: YAML flow mappings)
+  local bf16
   bf16=$([ $TINY = 1 ] && echo false || echo true)
   cat > "$1" <<EOF
 model: $WORK/model
 output_dir: $2
-lora: {enabled: $3, r: 16, alpha: 32, dropout: 0.0}
+lora: $3
 bf16: $bf16
 learning_rate: 1.0e-5
 max_steps: $4
@@ -146,42 +146,7 @@ per_device_train_batch_size: $5
 num_generations: 4
 max_completion_length: $6
 temperature: 1.0
-data: {people: [3], count: $count, prompt_style: chat}
-rewards: [{name: kk, preset: logic_rl}, {name: "gpu_check:text_hash"}]
-save_steps: 1000
-logging_steps: 1
-progress_bar: false
-plot: false
-report_to: [none]
-heldout: {every_n_steps: 0}
-EOF
-}
-
-write_routed_recipe() {  # write_routed_recipe FILE OUTPUT_DIR STEPS BATCH TOKENS: two routed adapters, one per task
-  local bf16
-  bf16=$([ $TINY = 1 ] && echo false || echo true)
-  cat > "$1" <<EOF
-model: $WORK/model
-output_dir: $2
-lora:
-  enabled: true
-  r: 16
-  alpha: 32
-  dropout: 0.0
-  adapters: {two: {}, three: {r: 8, alpha: 16}}
-  routing: {by: task, map: {kk2: two, kk3: three}, default: error}
-bf16: $bf16
-learning_rate: 1.0e-5
-max_steps: $3
-per_device_train_batch_size: $4
-num_generations: 4
-max_completion_length: $5
-temperature: 1.0
-data:
-  prompt_style: chat
-  mix:
-    - {task: kk2, kind: kk, people: [2], count: 16}
-    - {task: kk3, kind: kk, people: [3], count: 16}
+data: $7
 rewards: [{name: kk, preset: logic_rl}, {name: "gpu_check:text_hash"}]
 save_steps: 1000
 logging_steps: 1
@@ -208,9 +173,14 @@ else
   stage build 120 "$PY" "$CHECK" build "$WORK/model"
 fi
 if [ -f "$WORK/model/config.json" ]; then
-  write_recipe "$WORK/lora.yaml" "$WORK/lora" true 3 $BATCH $TOKENS
-  write_recipe "$WORK/full.yaml" "$WORK/full" false 1 4 $(( TOKENS / 2 ))
-  write_routed_recipe "$WORK/routed.yaml" "$WORK/routed" 2 $BATCH $TOKENS
+  LORA="enabled: true, r: 16, alpha: 32, dropout: 0.0"
+  KK3="{people: [3], count: 16, prompt_style: chat}"
+  write_recipe "$WORK/lora.yaml" "$WORK/lora" "{$LORA}" 3 $BATCH $TOKENS "$KK3"
+  write_recipe "$WORK/full.yaml" "$WORK/full" "{enabled: false}" 1 4 $(( TOKENS / 2 )) "$KK3"
+  # two routed adapters, one per task (2- and 3-people puzzles), rows of both in every batch
+  write_recipe "$WORK/routed.yaml" "$WORK/routed" "{$LORA, adapters: {two: {}, three: {r: 8, alpha: 16}}, \
+routing: {by: task, map: {kk2: two, kk3: three}, default: error}}" 2 $BATCH $TOKENS "{prompt_style: chat, mix: [\
+{task: kk2, kind: kk, people: [2], count: 16}, {task: kk3, kind: kk, people: [3], count: 16}]}"
   wanted() { [[ ",$STAGES," == *",$1,"* ]]; }
   wanted lora && stage lora 150 "$PY" "$CHECK" run lora -- train --config "$WORK/lora.yaml"
   if ! wanted eval; then
