@@ -7,6 +7,7 @@ two are compared puzzle by puzzle (paired difference with its standard error).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -409,8 +410,6 @@ def _settings_dict(settings: DemoSettings) -> dict:
 def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = None,
              readme: str | Path | None = None, log=print) -> dict:
     """Run the whole demo; write `<out_dir>/results.md`, `results.json` and `reward_curves.png`."""
-    import torch
-
     settings = settings or DemoSettings.full()
     if settings.warm_start_bf16 is None:
         from logicrl.models import bf16_available
@@ -418,12 +417,21 @@ def run_demo(out_dir: str | Path = "runs/demo", settings: DemoSettings | None = 
         settings = dataclasses.replace(settings, warm_start_bf16=bf16_available())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _run(out, settings, readme, log)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to `n` inside the block, restored after (both demos)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
     finally:
-        torch.set_num_threads(threads_before)
+        torch.set_num_threads(before)
 
 
 def _run(out: Path, settings: DemoSettings, readme, log) -> dict:

@@ -288,7 +288,7 @@ class _Clock:
 def run_sokoban_demo(out_dir: str | Path = "runs/demo-sokoban", settings: SokobanDemoSettings | None = None,
                      readme: str | Path | None = None, log=print) -> dict:
     """Run the whole Sokoban demo; write `<out_dir>/results.md` and `results.json` (and the README block)."""
-    import torch
+    from logicrl.demo import torch_threads
 
     settings = settings or SokobanDemoSettings.full()
     if settings.bf16 is None:
@@ -297,12 +297,8 @@ def run_sokoban_demo(out_dir: str | Path = "runs/demo-sokoban", settings: Sokoba
         settings = dataclasses.replace(settings, bf16=bf16_available())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _run(out, settings, readme, log)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(out: Path, settings: SokobanDemoSettings, readme, log) -> dict:
